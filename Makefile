@@ -1,0 +1,57 @@
+# Every target that runs code first makes sure the virtualenv is installed.
+# `make` alone lists the targets.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(abspath $(VENV))/bin
+STAMP := $(VENV)/.installed
+
+# Stages run `python -m churn.<stage>` from this checkout's sources, whichever
+# virtualenv provides the dependencies.
+export PATH := $(BIN):$(PATH)
+export PYTHONPATH := $(CURDIR)/src
+
+.PHONY: help install repro test lint format dag metrics plots clean
+
+help: ## list the targets
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
+		awk 'BEGIN {FS = ":.*## "}; {printf "  make %-12s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required") if sys.version_info < (3, 11) else None'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	@touch $@
+
+install: $(STAMP) ## create .venv and install the package with its dev tools
+
+repro: $(STAMP) ## reproduce the pipeline on the bundled data (dvc repro)
+	dvc repro
+	dvc metrics show
+
+test: $(STAMP) ## run the whole test suite
+	python -m pytest
+
+lint: $(STAMP) ## ruff lint and format check
+	ruff check .
+	ruff format --check .
+
+format: $(STAMP) ## apply ruff's formatting and safe fixes
+	ruff check --fix .
+	ruff format .
+
+dag: $(STAMP) ## draw the pipeline
+	dvc dag
+
+metrics: $(STAMP) ## show metrics, and their change against main
+	dvc metrics show
+	dvc metrics diff main
+
+plots: $(STAMP) ## render the plots to dvc_plots/index.html
+	dvc plots show
+
+clean: ## remove the virtualenv and caches (not the DVC cache)
+	rm -rf $(VENV) .pytest_cache .ruff_cache dvc_plots

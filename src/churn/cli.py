@@ -1,0 +1,33 @@
+"""`churn`: one command for every stage of the pipeline.
+
+`churn <stage> [options]` runs the same entry point as `python -m churn.<stage>`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+
+#: Subcommand name to the module whose `main(argv)` runs it.
+COMMANDS = {
+    "validate": "churn.validate",
+    "ingest": "churn.ingest",
+    "prepare": "churn.prepare",
+    "train": "churn.train",
+    "evaluate": "churn.evaluate",
+    "expectations": "churn.expectations",
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Dispatch `churn <command> ...` to the command's module."""
+    parser = argparse.ArgumentParser(prog="churn", description=__doc__)
+    parser.add_argument("command", choices=sorted(COMMANDS))
+    parser.add_argument("args", nargs=argparse.REMAINDER, help="the command's options")
+    ns = parser.parse_args(argv)
+    module = importlib.import_module(COMMANDS[ns.command])
+    return module.main(ns.args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

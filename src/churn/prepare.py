@@ -1,0 +1,64 @@
+"""Stage `prepare`: clean the validated table and split it into train and test."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+from churn import config, contract
+
+log = logging.getLogger(__name__)
+
+
+def clean(table: pd.DataFrame) -> pd.DataFrame:
+    """Make the validated table model-ready.
+
+    `total_charges` is blank for customers who have not been billed yet (tenure 0):
+    their lifetime charges are 0, not unknown. The target becomes 1 (churned) / 0.
+    """
+    missing = [c for c in contract.names() if c not in table.columns]
+    if missing:
+        raise KeyError(f"missing column(s) {missing}")
+    out = table.copy()
+    unbilled = out["total_charges"].isna() & out["tenure"].eq(0)
+    out.loc[unbilled, "total_charges"] = 0.0
+    out[contract.TARGET] = out[contract.TARGET].eq(contract.POSITIVE).astype("int64")
+    numeric = contract.features_of("flag", "integer", "number")
+    out[numeric] = out[numeric].astype("float64")
+    log.info("cleaned %d rows (%d not yet billed)", len(out), int(unbilled.sum()))
+    return out
+
+
+def split(
+    table: pd.DataFrame, *, test_size: float, seed: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A deterministic train/test split, stratified on the target."""
+    if not 0 < test_size < 1:
+        raise ValueError(f"test_size must be between 0 and 1, got {test_size}")
+    train, test = train_test_split(
+        table, test_size=test_size, random_state=seed, stratify=table[contract.TARGET]
+    )
+    return train.sort_index(), test.sort_index()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: read the ingested table, write train and test Parquet files."""
+    argparse.ArgumentParser(prog="churn prepare", description=__doc__).parse_args(argv)
+    config.setup_logging()
+    params = config.load_params()
+    table = clean(pd.read_parquet(config.RAW_DATA))
+    train, test = split(
+        table, test_size=params["prepare"]["test_size"], seed=params["seed"]
+    )
+    config.TRAIN_DATA.parent.mkdir(parents=True, exist_ok=True)
+    train.to_parquet(config.TRAIN_DATA, index=False)
+    test.to_parquet(config.TEST_DATA, index=False)
+    log.info("wrote %d train and %d test rows", len(train), len(test))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,82 @@
+"""The ingest reader: the contract's typed table, or an error naming what is wrong."""
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from churn import contract, ingest
+
+
+def test_bundled_data_gets_contract_dtypes(table: pd.DataFrame) -> None:
+    assert list(table.columns) == contract.names()
+    assert len(table) == 7043
+    assert {c: str(t) for c, t in table.dtypes.items()} == contract.pandas_dtypes()
+    assert table["total_charges"].isna().sum() == 11
+
+
+def test_whitespace_counts_as_blank(csv_copy: Path) -> None:
+    # The original IBM export writes " " for the missing total charges.
+    text = csv_copy.read_text().replace(",Mailed check,20.2,", ",Mailed check,20.2, ")
+    lines = text.splitlines()
+    lines[1] = lines[1].rsplit(",", 1)[0] + ", "
+    csv_copy.write_text("\n".join(lines) + "\n")
+    assert pd.isna(ingest.read_batch(csv_copy).loc[0, "total_charges"])
+
+
+def _rewrite(path: Path, edit) -> Path:
+    path.write_text(edit(path.read_text()))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda t: "", "empty"),
+        (lambda t: t.splitlines()[0] + "\n", "header but no rows"),
+        (lambda t: t.replace(",", ";"), "comma-separated"),
+        (lambda t: t.replace("customer_id,churn,", "customer_id,"), "missing column"),
+        (lambda t: t.replace(",total_charges\n", ",total_charges,x\n"), "unexpected"),
+        (lambda t: t.replace(",29.85,29.85", ",29.85,abc"), "'total_charges' must be"),
+        (lambda t: t.replace("\n2,No,0,0,0,0,34,", "\n2,No,0,0,0,0,3.5,"), "whole"),
+        (lambda t: t + t.splitlines()[1] + "\n", "copy earlier rows"),
+    ],
+    ids=[
+        "empty",
+        "header-only",
+        "semicolons",
+        "missing-column",
+        "extra-column",
+        "text-in-number",
+        "fraction-in-integer",
+        "duplicate-row",
+    ],
+)
+def test_bad_files_raise_clear_errors(csv_copy: Path, edit, message: str) -> None:
+    _rewrite(csv_copy, edit)
+    with pytest.raises(ingest.IngestError, match=message) as err:
+        ingest.read_batch(csv_copy)
+    assert str(csv_copy) in str(err.value)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ingest.IngestError, match="file not found"):
+        ingest.read_batch(tmp_path / "nope.csv")
+
+
+def test_wrong_encoding(csv_copy: Path) -> None:
+    csv_copy.write_bytes(csv_copy.read_text().encode("utf-16"))
+    with pytest.raises(ingest.IngestError, match="not UTF-8"):
+        ingest.read_batch(csv_copy)
+
+
+def test_entry_point_writes_parquet(csv_copy: Path, tmp_path: Path) -> None:
+    out = tmp_path / "raw.parquet"
+    assert ingest.main(["--source", str(csv_copy), "--out", str(out)]) == 0
+    assert len(pd.read_parquet(out)) == 7043
+
+
+def test_entry_point_fails_without_writing(tmp_path: Path) -> None:
+    out = tmp_path / "raw.parquet"
+    assert ingest.main(["--source", str(tmp_path / "nope.csv"), "--out", str(out)]) == 1
+    assert not out.exists()

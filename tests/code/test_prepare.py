@@ -1,0 +1,35 @@
+"""Cleaning and splitting."""
+
+import pandas as pd
+import pytest
+
+from churn import contract, prepare
+
+
+def test_clean_fills_unbilled_and_encodes_target(tiny: pd.DataFrame) -> None:
+    out = prepare.clean(tiny)
+    assert out.loc[0, "total_charges"] == 0.0
+    assert out["total_charges"].notna().all()
+    assert out[contract.TARGET].tolist() == [0, 1, 1, 0, 0, 0]
+    assert tiny["total_charges"].isna().sum() == 1, "the input is not modified"
+
+
+def test_clean_names_a_missing_column(tiny: pd.DataFrame) -> None:
+    with pytest.raises(KeyError, match="tenure"):
+        prepare.clean(tiny.drop(columns=["tenure"]))
+
+
+def test_split_is_stratified_and_deterministic(table: pd.DataFrame) -> None:
+    data = prepare.clean(table)
+    train, test = prepare.split(data, test_size=0.2, seed=7)
+    again, _ = prepare.split(data, test_size=0.2, seed=7)
+    assert len(test) == 1409 and len(train) == 5634
+    assert train.equals(again)
+    assert set(train[contract.ID]).isdisjoint(test[contract.ID])
+    share = data[contract.TARGET].mean()
+    assert abs(test[contract.TARGET].mean() - share) < 0.002
+
+
+def test_split_rejects_bad_test_size(tiny: pd.DataFrame) -> None:
+    with pytest.raises(ValueError, match="test_size"):
+        prepare.split(prepare.clean(tiny), test_size=1.5, seed=0)

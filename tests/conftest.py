@@ -1,0 +1,73 @@
+"""Shared fixtures: the project root, small tables cut from the real data, clones."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from churn import contract, ingest
+
+ROOT = Path(__file__).resolve().parents[1]
+SOURCE = ROOT / "data" / "external" / "telco_churn.csv"
+#: The virtualenv running the tests; clones reuse it instead of installing again.
+VENV = Path(sys.prefix)
+
+
+def env_for(repo: Path) -> dict[str, str]:
+    """Environment in which `dvc` and `python -m churn.*` act on `repo`."""
+    env = {k: v for k, v in os.environ.items() if k != "CHURN_ROOT"}
+    env["PATH"] = f"{VENV / 'bin'}{os.pathsep}{env['PATH']}"
+    env["PYTHONPATH"] = str(repo / "src")
+    return env
+
+
+def run(cmd: list[str], repo: Path, check: bool = True) -> subprocess.CompletedProcess:
+    """Run `cmd` in `repo`, capturing output; fail the test with it if asked."""
+    proc = subprocess.run(
+        cmd, cwd=repo, env=env_for(repo), capture_output=True, text=True
+    )
+    if check and proc.returncode != 0:
+        pytest.fail(f"{cmd} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def make(target: str, repo: Path, *args: str, check: bool = True):
+    """`make TARGET` in `repo`, with this test run's virtualenv already installed."""
+    stamp = VENV / ".installed"
+    cmd = ["make", target, f"VENV={VENV}", "-o", str(stamp), *args]
+    return run(cmd, repo, check=check)
+
+
+def clone(dest: Path) -> Path:
+    """A fresh clone of this repository's committed state, as a user would get it."""
+    subprocess.run(["git", "clone", "-q", str(ROOT), str(dest)], check=True)
+    for key, value in (("user.name", "test"), ("user.email", "test@example.com")):
+        subprocess.run(["git", "config", key, value], cwd=dest, check=True)
+    return dest
+
+
+@pytest.fixture(scope="session")
+def table() -> pd.DataFrame:
+    """The bundled data as `ingest` types it."""
+    return ingest.read_batch(SOURCE)
+
+
+@pytest.fixture()
+def tiny(table: pd.DataFrame) -> pd.DataFrame:
+    """Six real rows: both classes, and a not-yet-billed customer."""
+    unbilled = table[table["total_charges"].isna()].head(1)
+    churned = table[table[contract.TARGET].eq("Yes")].head(2)
+    stayed = table[table[contract.TARGET].eq("No") & table["tenure"].gt(0)].head(3)
+    return pd.concat([unbilled, churned, stayed]).reset_index(drop=True)
+
+
+@pytest.fixture()
+def csv_copy(tmp_path: Path) -> Path:
+    """A writable copy of the bundled CSV."""
+    return Path(shutil.copy(SOURCE, tmp_path / "batch.csv"))
