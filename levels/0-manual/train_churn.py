@@ -88,7 +88,10 @@ print(df[["tenure", "monthly_charges", "total_charges"]].describe().round(1))
 # [`src/churn/validate.py`](../../src/churn/validate.py)) before anything is trained.
 
 # %%
-print(df.loc[df["total_charges"].isna(), "tenure"].value_counts().to_dict())
+print(
+    "tenure where total_charges is missing:",
+    df.loc[df["total_charges"].isna(), "tenure"].unique(),
+)
 
 # %% [markdown]
 # ## Clean
@@ -169,8 +172,8 @@ print(f"trained on {len(X_train)} customers, testing on {len(X_test)}")
 # %%
 proba = model.predict_proba(X_test)[:, 1]
 pred = (proba >= 0.5).astype(int)
-print(f"test ROC AUC: {roc_auc_score(y_test, proba):.4f}")
-print(f"test F1:      {f1_score(y_test, pred):.4f}")
+print(f"test ROC AUC:  {roc_auc_score(y_test, proba):.4f}")
+print(f"test F1:       {f1_score(y_test, pred):.4f}")
 print(f"test accuracy: {accuracy_score(y_test, pred):.4f}")
 print()
 print(classification_report(y_test, pred, target_names=["stay", "churn"]))
@@ -199,3 +202,11 @@ print(confusion_matrix(y_test, pred))
 model_file = HERE / "churn_model_final_v2.joblib"
 joblib.dump(model, model_file)
 print(f"saved {model_file.name}, {model_file.stat().st_size // 1024} KB")
+
+# %% [markdown]
+# **Pain: a change is tested by rerunning the notebook.** If someone edits a cell, the
+# only check is to run everything again and eyeball the numbers. Level 2 runs the test
+# suite ([`tests/`](../../tests/)) on every push
+# ([`.github/workflows/ci.yml`](../../.github/workflows/ci.yml)), and on every pull
+# request retrains the model and fails the check if it got worse
+# ([`.github/workflows/train.yml`](../../.github/workflows/train.yml)).

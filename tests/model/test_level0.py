@@ -25,7 +25,7 @@ pytestmark = pytest.mark.slow
 
 
 def _roc_auc(output: str) -> float:
-    match = re.search(r"^test ROC AUC: ([0-9.]+)$", output, re.M)
+    match = re.search(r"^test ROC AUC:\s+([0-9.]+)$", output, re.M)
     assert match, f"no ROC AUC line in the output:\n{output}"
     return float(match.group(1))
 
@@ -92,7 +92,7 @@ def test_converts_to_a_notebook_that_runs_in_its_folder(repo) -> None:
     # Each manual step is pointed out in a markdown cell, not a code comment.
     pains = [c for c in notebook.cells if "**Pain:" in c.source]
     assert {c.cell_type for c in pains} == {"markdown"}
-    assert sum(c.source.count("**Pain:") for c in pains) == 6
+    assert sum(c.source.count("**Pain:") for c in pains) == 7
     # Jupyter runs the cells from the notebook's folder, without __file__.
     code = "\n\n".join(c.source for c in notebook.cells if c.cell_type == "code")
     proc = subprocess.run(
