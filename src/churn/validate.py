@@ -58,6 +58,8 @@ def summarize(result: dict[str, Any], rows: int) -> dict[str, Any]:
                 "why": cfg.get("notes") or (cfg.get("meta") or {}).get("why", ""),
             }
         )
+    # GX does not promise an order; sorting keeps reports stable from run to run.
+    failures.sort(key=lambda f: (f["column"], f["expectation"], f["rule"]))
     return {
         "success": not failures,
         "rows": rows,
@@ -230,8 +232,8 @@ def main(argv: list[str] | None = None) -> int:
         summary = ingest_failure(exc)
         _write(summary, {"ingest_error": str(exc)})
         log.error(
-            "%s: the batch cannot be read, so no expectation ran and nothing "
-            "downstream ran\n%s\nfull result: %s",
+            "%s: batch rejected, it cannot be read into the contract's table\n"
+            "%s\nfull result: %s",
             source,
             format_failures(summary),
             config.VALIDATION_RESULT,
@@ -243,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     _write(summary, result)
     if not summary["success"]:
         log.error(
-            "%s: %d of %d expectations failed on %d rows; nothing downstream ran\n"
+            "%s: batch rejected, %d of %d expectations failed on %d rows\n"
             "%s\nfull result: %s\nData Docs: %s",
             source,
             summary["failed"],
