@@ -10,6 +10,7 @@ when writing, because its import takes seconds.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,9 @@ BATCH_DEFINITION = "whole_batch"
 CHECKPOINT = "churn_batch"
 #: How many example values a failed expectation keeps.
 EXAMPLES = 5
+#: SUMMARY keeps counts and a few examples; COMPLETE would copy every bad value of a
+#: million-row batch into the result.
+RESULT_FORMAT = {"result_format": "SUMMARY", "partial_unexpected_count": EXAMPLES}
 
 Expectation = dict[str, Any]
 
@@ -172,6 +176,27 @@ def build() -> list[Expectation]:
     return out + _charges_rules()
 
 
+def _key(spec: dict[str, Any]) -> str:
+    """What makes two expectation configurations the same rule."""
+    fields = (spec["type"], spec["kwargs"], spec.get("notes"), spec.get("description"))
+    return json.dumps(fields, sort_keys=True, default=str)
+
+
+def _keep_ids(path: Path, before: dict[str, Any] | None) -> None:
+    """Give unchanged expectations their previous ids.
+
+    A regenerated suite then differs from the committed one only where rules changed.
+    """
+    if before is None:
+        return
+    known = {_key(e): e["id"] for e in before["expectations"]}
+    after = json.loads(path.read_text())
+    for spec in after["expectations"]:
+        spec["id"] = known.get(_key(spec), spec["id"])
+    # The same layout GX writes, so that the file is stable either way.
+    path.write_text(json.dumps(after, indent=2, sort_keys=True))
+
+
 def write(gx_root: Path = config.ROOT) -> Path:
     """(Re)write the suite, validation definition and checkpoint into `gx/`."""
     import great_expectations as gx
@@ -182,6 +207,8 @@ def write(gx_root: Path = config.ROOT) -> Path:
     from churn import gx_rules  # noqa: F401  (registers the custom expectation)
 
     ctx = gx.get_context(mode="file", project_root_dir=str(gx_root))
+    suite_file = gx_root / "gx" / "expectations" / f"{SUITE}.json"
+    before = json.loads(suite_file.read_text()) if suite_file.exists() else None
     # Reuse what exists so that regenerating keeps the committed ids stable.
     sources = ctx.data_sources.all()
     source = (
@@ -211,15 +238,11 @@ def write(gx_root: Path = config.ROOT) -> Path:
         gx.Checkpoint(
             name=CHECKPOINT,
             validation_definitions=[definition],
-            # SUMMARY keeps counts and a few examples; COMPLETE would copy every
-            # bad value of a million-row batch into the result.
-            result_format={
-                "result_format": "SUMMARY",
-                "partial_unexpected_count": EXAMPLES,
-            },
+            result_format=RESULT_FORMAT,
         )
     )
     path = gx_root / "gx" / "expectations" / f"{SUITE}.json"
+    _keep_ids(path, before)
     log.info("wrote %d expectations to %s", len(build()), path)
     return path
 

@@ -189,19 +189,16 @@ def _context(gx_root: Path) -> Any:
     return gx.get_context(mode="file", project_root_dir=str(gx_root))
 
 
-def run_suite(
-    table: pd.DataFrame, gx_root: Path | None = None, data_docs: bool = True
-) -> dict[str, Any]:
+def run_suite(table: pd.DataFrame, gx_root: Path | None = None) -> dict[str, Any]:
     """Run the committed checkpoint over `table`; return the result as JSON.
 
-    Also builds the Data Docs site configured in `gx/great_expectations.yml`
-    unless `data_docs` is false. `gx_root` defaults to the project root.
+    Also stores the result and builds the Data Docs site configured in
+    `gx/great_expectations.yml`. `gx_root` defaults to the project root.
     """
     ctx = _context(gx_root or config.ROOT)
     checkpoint = ctx.checkpoints.get(expectations.CHECKPOINT)
     outcome = checkpoint.run(batch_parameters={"dataframe": table})
-    if data_docs:
-        ctx.build_data_docs()
+    ctx.build_data_docs()
     (run_result,) = outcome.run_results.values()
     return run_result.to_json_dict()
 
@@ -209,10 +206,14 @@ def run_suite(
 def check_table(table: pd.DataFrame, gx_root: Path | None = None) -> dict[str, Any]:
     """Validate an in-memory table against the suite; return the summary only.
 
-    Writes no report and no Data Docs: this is the call for code that already
-    holds a DataFrame (a benchmark, a notebook, a batch before it is saved).
+    Stores no result and builds no Data Docs: this is the call for code that
+    already holds a DataFrame (a benchmark, a notebook, a batch before it is saved).
     """
-    return summarize(run_suite(table, gx_root, data_docs=False), rows=len(table))
+    ctx = _context(gx_root or config.ROOT)
+    definition = ctx.validation_definitions.get(expectations.SUITE)
+    batch = definition.batch_definition.get_batch(batch_parameters={"dataframe": table})
+    result = batch.validate(definition.suite, result_format=expectations.RESULT_FORMAT)
+    return summarize(result.to_json_dict(), rows=len(table))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -35,6 +35,12 @@ def test_committed_suite_is_generated_from_the_contract(tmp_path: Path) -> None:
     assert _comparable(committed) == _comparable(fresh)
 
 
+def test_regenerating_an_unchanged_suite_changes_no_byte(tmp_path: Path) -> None:
+    shutil.copytree(SUITE_FILE.parents[1], tmp_path / "gx")
+    before = SUITE_FILE.read_bytes()
+    assert expectations.write(tmp_path).read_bytes() == before
+
+
 def test_every_contract_column_is_checked() -> None:
     checked = {e["kwargs"].get("column") for e in expectations.build()}
     assert set(contract.names()) <= checked
@@ -222,12 +228,25 @@ def test_total_charges_null_only_before_the_first_bill(
     )
 
 
-def test_check_table_writes_no_reports(table: pd.DataFrame, gx_root: Path) -> None:
-    docs = gx_root / "reports" / "validation" / "data_docs"
-    shutil.rmtree(docs, ignore_errors=True)
+def test_check_table_writes_nothing(table: pd.DataFrame, gx_root: Path) -> None:
+    reports = gx_root / "reports"
+    shutil.rmtree(reports, ignore_errors=True)
     summary = validate.check_table(table.head(1500), gx_root)
     assert summary["success"] and summary["rows"] == 1500
-    assert not docs.exists()
+    assert summary["expectations"] == len(expectations.build())
+    # Opening the context creates the stores' folders; nothing is stored in them.
+    assert not list(reports.rglob("*.json"))
+    assert not list(reports.rglob("*.html"))
+
+
+def test_check_table_and_the_checkpoint_agree(
+    table: pd.DataFrame, gx_root: Path
+) -> None:
+    bad = table.copy()
+    bad.loc[:1, "payment_method"] = "Bitcoin"
+    through_checkpoint = validate.summarize(validate.run_suite(bad, gx_root), len(bad))
+    assert validate.check_table(bad, gx_root) == through_checkpoint
+    assert (gx_root / "reports" / "validation" / "data_docs" / "index.html").exists()
 
 
 def test_too_few_rows_reports_the_observed_count(
