@@ -55,7 +55,7 @@ def summarize(result: dict[str, Any], rows: int) -> dict[str, Any]:
                     round(count / rows, 6) if count is not None and rows else None
                 ),
                 "examples": [_plain(v) for v in (examples or [])[:EXAMPLES]],
-                "why": cfg.get("notes") or (cfg.get("meta") or {}).get("why", ""),
+                "why": cfg.get("notes") or "",
             }
         )
     # GX does not promise an order; sorting keeps reports stable from run to run.
@@ -93,7 +93,7 @@ def _columns(kwargs: dict[str, Any]) -> str:
     """The column an expectation checks, or its columns, or `(table)`."""
     if "column" in kwargs:
         return kwargs["column"]
-    if "column_list" in kwargs and "column_A" not in kwargs:
+    if "column_list" in kwargs:
         cols = kwargs["column_list"]
         # The full column list of the schema check says nothing a person can use.
         return "(table)" if len(cols) > 3 else ",".join(cols)
