@@ -246,7 +246,11 @@ def test_check_table_and_the_checkpoint_agree(
     bad.loc[:1, "payment_method"] = "Bitcoin"
     through_checkpoint = validate.summarize(validate.run_suite(bad, gx_root), len(bad))
     assert validate.check_table(bad, gx_root) == through_checkpoint
-    assert (gx_root / "reports" / "validation" / "data_docs" / "index.html").exists()
+    # The checkpoint also rendered the failure, with its examples, as Data Docs.
+    docs = gx_root / "reports" / "validation" / "data_docs"
+    assert (docs / "index.html").exists()
+    pages = [p.read_text() for p in (docs / "validations").rglob("*.html")]
+    assert any("Bitcoin" in page and "payment_method" in page for page in pages)
 
 
 def test_too_few_rows_reports_the_observed_count(
