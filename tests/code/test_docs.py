@@ -60,7 +60,6 @@ LINKS_TO_COME = frozenset(
         ".github/workflows/retrain.yml",
         ".github/workflows/train.yml",
         "benchmarks/RESULTS.md",
-        "levels/1-pipeline-automation/README.md",
         "levels/2-cicd-automation/README.md",
         "src/churn/drift.py",
         "src/churn/gate.py",
