@@ -92,9 +92,46 @@ def pull_request_clone(dest: Path, assignments: list[str], source: Path = ROOT) 
         set_param(params, assignment)
     params_file.write_text(yaml.safe_dump(params, sort_keys=False))
     _git(dest, "commit", "-q", "-am", f"Try {', '.join(assignments)}")
-    # The shared virtualenv's install stamp must stay newer than pyproject.toml, or
-    # `make install` would reinstall it from this clone.
-    os.utime(dest / "pyproject.toml", (0, 0))
+    return dest
+
+
+#: Far in the future (2100-01-01): an install stamp no copied file is newer than.
+_FUTURE = 4102444800
+
+
+def borrowed_venv(source: Path, dest: Path) -> Path:
+    """A throwaway virtualenv at `dest` that uses `source`'s installed packages.
+
+    act copies the checkout, so every file looks new and `make install` would
+    reinstall into whatever `VENV` names. Pointing `VENV` here instead keeps
+    `source` untouched: its packages are reached through a `.pth` line, its tools
+    through links in `bin/`, and the install stamp is dated in the future so
+    `make install` has nothing to do.
+    """
+    subprocess.run(
+        [str(source / "bin" / "python"), "-m", "venv", "--without-pip", str(dest)],
+        check=True,
+    )
+    site = subprocess.run(
+        [
+            str(source / "bin" / "python"),
+            "-c",
+            "import site; print(site.getsitepackages()[0])",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    (
+        next((dest / "lib").glob("python3*")) / "site-packages" / "borrowed.pth"
+    ).write_text(site + "\n")
+    for tool in (source / "bin").iterdir():
+        target = dest / "bin" / tool.name
+        if not target.exists() and tool.is_file() and os.access(tool, os.X_OK):
+            target.symlink_to(tool)
+    stamp = dest / ".installed"
+    stamp.touch()
+    os.utime(stamp, (_FUTURE, _FUTURE))
     return dest
 
 
@@ -139,8 +176,10 @@ def run_act(
     workflow: str = "train.yml",
     fork: bool = False,
 ) -> ActRun:
-    """Run `.github/workflows/<workflow>` in `repo` with act in host mode."""
+    """Run `.github/workflows/<workflow>` in `repo` with act in host mode, with
+    the packages of `venv` (which stays untouched)."""
     record, artifacts = work / "cml", work / "artifacts"
+    venv = borrowed_venv(venv, work / "venv")
     event_file = work / "event.json"
     event_file.write_text(json.dumps(event(repo, fork=fork)))
     workflow_file = repo / ".github" / "workflows" / workflow
@@ -153,7 +192,6 @@ def run_act(
         "ubuntu-latest=-self-hosted",
         "--eventpath",
         str(event_file),
-        "--bind",
         *mappings(workflow_file),
         "--env",
         f"VENV={venv}",
