@@ -1,0 +1,103 @@
+"""The real train workflow, run by `act` in host mode on pull requests.
+
+Each case clones the repository, opens a `pr` branch that changes params.yaml and
+runs `.github/workflows/train.yml` with the local stand-in actions and the
+recording `cml`. One PR changes a parameter harmlessly: the job passes and `cml`
+receives the report. The other wrecks the model and comes from a fork: the gate
+fails the job and nothing is posted.
+"""
+
+import json
+import struct
+from pathlib import Path
+
+import actrun
+import pytest
+
+from conftest import VENV
+
+pytestmark = pytest.mark.slow
+
+PNG = b"\x89PNG\r\n\x1a\n"
+WRECK = [
+    "train.estimator=hist_gradient_boosting",
+    "train.hist_gradient_boosting.max_iter=1",
+    "train.hist_gradient_boosting.max_leaf_nodes=3",
+]
+
+
+def _run(tmp: Path, params: list[str], *, fork: bool) -> actrun.ActRun:
+    repo = actrun.pull_request_clone(tmp / "repo", params)
+    return actrun.run_act(repo, venv=VENV, work=tmp, fork=fork)
+
+
+@pytest.fixture(scope="module")
+def harmless(tmp_path_factory: pytest.TempPathFactory) -> actrun.ActRun:
+    tmp = tmp_path_factory.mktemp("act-harmless")
+    return _run(tmp, ["train.logistic_regression.C=0.3"], fork=False)
+
+
+@pytest.fixture(scope="module")
+def wrecked(tmp_path_factory: pytest.TempPathFactory) -> actrun.ActRun:
+    return _run(tmp_path_factory.mktemp("act-wrecked"), WRECK, fork=True)
+
+
+def _png_size(path: Path) -> tuple[int, int]:
+    data = path.read_bytes()
+    assert data.startswith(PNG), f"{path} is not a PNG"
+    assert data[12:16] == b"IHDR"
+    return struct.unpack(">II", data[16:24])
+
+
+def test_harmless_change_passes(harmless: actrun.ActRun) -> None:
+    assert harmless.returncode == 0, harmless.output[-5000:]
+    assert "Success - Main Quality gate" in harmless.output
+    assert "gate passed" in harmless.output
+
+
+def test_cml_received_the_report(harmless: actrun.ActRun) -> None:
+    calls = [
+        json.loads(line)
+        for line in (harmless.record / "calls.jsonl").read_text().splitlines()
+    ]
+    assert [c["args"][:3] for c in calls] == [["comment", "update", "report.md"]]
+    assert "--watermark-title=churn model report" in calls[0]["args"]
+    assert "--target=pr" in calls[0]["args"]
+    text = (harmless.record / "0" / "report.md").read_text()
+    assert "| metric | main | PR | change | 95% CI of change | |" in text
+    assert "| roc_auc ↑ | 0.8420 |" in text
+    assert "| `train.logistic_regression.C` | `1.0` | `0.3` |" in text
+    assert "**Quality gate: ✅ pass**" in text
+    assert "✅ all 68 expectations passed on 7043 rows." in text
+    images = [line for line in text.splitlines() if line.startswith("![")]
+    assert len(images) == 5
+    for line in images:
+        link = line.split("](", 1)[1].rstrip(")")
+        width, height = _png_size(harmless.record / "0" / link)
+        assert width > 100 and height > 100
+
+
+def test_artifacts_hold_model_metrics_plots_and_data_docs(
+    harmless: actrun.ActRun,
+) -> None:
+    art = harmless.artifacts / "train"
+    assert (art / "models" / "model.skops").stat().st_size > 0
+    assert json.loads((art / "metrics" / "metrics.json").read_text())["roc_auc"] > 0.8
+    assert (art / "metrics" / "slices.json").is_file()
+    assert (art / "plots" / "roc.json").is_file()
+    assert (art / "reports" / "validation" / "data_docs" / "index.html").is_file()
+    assert (art / "report.md").read_text().startswith("## Churn model report")
+
+
+def test_wrecked_model_fails_the_job(wrecked: actrun.ActRun) -> None:
+    assert wrecked.returncode != 0
+    assert "Failure - Main Quality gate" in wrecked.output
+    assert "gate FAILED (rule: regression)" in wrecked.output
+    text = (wrecked.artifacts / "train" / "report.md").read_text()
+    assert "**Quality gate: ❌ fail** (rule `regression`)" in text
+    assert '| `train.estimator` | `"logistic_regression"` |' in text
+
+
+def test_fork_pull_request_is_not_posted(wrecked: actrun.ActRun) -> None:
+    assert "Report not posted" in wrecked.output
+    assert not (wrecked.record / "calls.jsonl").exists()
