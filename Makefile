@@ -67,8 +67,9 @@ lint-workflows: $(STAMP) ## actionlint and zizmor (offline) on .github/workflows
 	actionlint
 	zizmor --offline .github/workflows
 
-act-train: $(STAMP) ## run the train workflow locally with act on a PR that sets PARAM
-	python tests/workflows/actrun.py --venv $(abspath $(VENV)) $(if $(PARAM),--param $(PARAM))
+act-train: $(STAMP) ## run the train workflow with act on a PR setting PARAM=key=value
+	python tests/workflows/actrun.py --venv $(abspath $(VENV)) \
+		$(foreach p,$(PARAM),--param $(p)) $(if $(WORK),--work $(WORK))
 
 clean: ## remove the virtualenv and caches (not the DVC cache)
 	rm -rf $(VENV) .pytest_cache .ruff_cache dvc_plots

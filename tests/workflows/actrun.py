@@ -220,9 +220,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--venv", type=Path, default=Path(sys.prefix))
     parser.add_argument("--fork", action="store_true", help="a PR from a fork")
+    parser.add_argument("--work", type=Path, help="empty folder for the run")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    work = Path(tempfile.mkdtemp(prefix="act-train-"))
+    work = args.work or Path(tempfile.mkdtemp(prefix="act-train-"))
+    work.mkdir(parents=True, exist_ok=True)
     repo = pull_request_clone(
         work / "repo", args.param or ["train.logistic_regression.C=0.3"]
     )

@@ -2,19 +2,22 @@
 
 Each case clones the repository, opens a `pr` branch that changes params.yaml and
 runs `.github/workflows/train.yml` with the local stand-in actions and the
-recording `cml`. One PR changes a parameter harmlessly: the job passes and `cml`
-receives the report. The other wrecks the model and comes from a fork: the gate
-fails the job and nothing is posted.
+recording `cml`. One PR changes a parameter harmlessly (the level-2 README's `make
+act-train` command): the job passes and `cml` receives the report. The other
+wrecks the model and comes from a fork: the gate fails the job and nothing is
+posted.
 """
 
 import json
+import shlex
 import struct
 from pathlib import Path
 
 import actrun
 import pytest
+from test_level2_readme import bash_commands
 
-from conftest import VENV
+from conftest import ROOT, VENV, make
 
 pytestmark = pytest.mark.slow
 
@@ -33,8 +36,14 @@ def _run(tmp: Path, params: list[str], *, fork: bool) -> actrun.ActRun:
 
 @pytest.fixture(scope="module")
 def harmless(tmp_path_factory: pytest.TempPathFactory) -> actrun.ActRun:
+    """The level-2 README's `make act-train ...` command, as a user runs it."""
     tmp = tmp_path_factory.mktemp("act-harmless")
-    return _run(tmp, ["train.logistic_regression.C=0.3"], fork=False)
+    (command,) = [c for c in bash_commands() if c.startswith("make act-train")]
+    _, target, *args = shlex.split(command)
+    proc = make(target, ROOT, *args, f"WORK={tmp}", check=False)
+    return actrun.ActRun(
+        proc.returncode, proc.stdout + proc.stderr, tmp / "cml", tmp / "artifacts"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +60,7 @@ def _png_size(path: Path) -> tuple[int, int]:
 
 def test_harmless_change_passes(harmless: actrun.ActRun) -> None:
     assert harmless.returncode == 0, harmless.output[-5000:]
+    assert "act exited 0; cml calls and reports:" in harmless.output
     assert "Success - Main Quality gate" in harmless.output
     assert "gate passed" in harmless.output
 
