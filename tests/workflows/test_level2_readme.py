@@ -39,13 +39,24 @@ def test_make_lint_workflows_reports_nothing() -> None:
     assert "No findings to report" in proc.stdout + proc.stderr
 
 
-def test_relative_links_resolve() -> None:
-    text = README.read_text()
+@pytest.mark.parametrize("name", ["README.md", "example-report.md"])
+def test_relative_links_resolve(name: str) -> None:
+    text = (README.parent / name).read_text()
     links = re.findall(r"\]\(([^)#\s]+)\)", text)
     local = [link for link in links if not re.match(r"[a-z]+://", link)]
     assert local
     for link in local:
         assert (README.parent / link).exists(), link
+
+
+def test_example_report_is_a_real_report_with_png_plots() -> None:
+    text = (README.parent / "example-report.md").read_text()
+    assert text.startswith("## Churn model report")
+    assert "| `train.logistic_regression.C` | `1.0` | `0.3` |" in text
+    images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
+    assert len(images) == 5
+    for link in images:
+        assert (README.parent / link).read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
 
 
 @pytest.mark.parametrize(
