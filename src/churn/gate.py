@@ -279,12 +279,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--base", default="main", help="git revision to compare with")
     args = parser.parse_args(argv)
     config.setup_logging()
-    evidence = gather(args.base)
-    rules = Rules.from_params(evidence.params)
-    found = intervals(
-        evidence, resamples=rules.resamples, seed=int(evidence.params["seed"])
-    )
-    _, verdict = judge(evidence, found)
+    try:
+        evidence = gather(args.base)
+        rules = Rules.from_params(evidence.params)
+        found = intervals(
+            evidence, resamples=rules.resamples, seed=int(evidence.params["seed"])
+        )
+        _, verdict = judge(evidence, found)
+    except (KeyError, ValueError, RuntimeError) as exc:
+        log.error("cannot judge this checkout against %s: %s", args.base, exc)
+        return 2
     if verdict.passed:
         log.info("gate passed (rule: %s): %s", verdict.rule, verdict.reason)
         return 0

@@ -101,6 +101,16 @@ def metrics_table(
     return "\n".join(lines)
 
 
+def stale_note(validation: dict[str, Any] | None) -> str:
+    """A warning, when validation failed, that the metrics are the old model's."""
+    if validation is None or validation.get("success", False):
+        return ""
+    return (
+        "⚠️ The data failed validation, so nothing was retrained: these are the "
+        "metrics of the last good model.\n\n"
+    )
+
+
 def params_table(diff: dict[str, dict[str, dict[str, Any]]], base_label: str) -> str:
     """The parameters that changed, from `dvc params diff --json`."""
     rows = [
@@ -396,7 +406,8 @@ def build(base_rev: str, out: Path, *, root: Path = config.ROOT) -> gate.Verdict
         ("Verdict", verdict_section(rules, verdict)),
         (
             "Metrics",
-            metrics_table(
+            stale_note(evidence.validation)
+            + metrics_table(
                 evidence.metrics_diff.get(gate.METRICS_FILE, {}), found, base_label
             ),
         ),
@@ -427,7 +438,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("report.md"))
     args = parser.parse_args(argv)
     config.setup_logging()
-    build(args.base, args.out.resolve())
+    try:
+        build(args.base, args.out.resolve())
+    except (KeyError, ValueError, RuntimeError) as exc:
+        log.error("cannot write the report against %s: %s", args.base, exc)
+        return 2
     return 0
 
 

@@ -95,3 +95,14 @@ def test_rules_come_from_params() -> None:
         gate.Rules.from_params({})
     with pytest.raises(KeyError, match="not one of"):
         gate.Rules.from_params({"gate": {**params["gate"], "metric": "auc"}})
+
+
+def test_main_exits_2_naming_a_missing_gate_section(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def gather_without_gate_section(base: str) -> gate.Evidence:
+        return gate.Rules.from_params({"seed": 1})  # raises KeyError
+
+    monkeypatch.setattr(gate, "gather", gather_without_gate_section)
+    assert gate.main(["--base", "main"]) == 2
+    assert "the gate section needs metric, tolerance, floor" in caplog.text

@@ -190,6 +190,7 @@ def test_sections_for_validation_and_drift(repo: Path) -> None:
     text = _pr(repo, noise=1.0, c=1.0)
     assert "❌ 1 of 68 expectations failed on 10 rows" in text
     assert "(rule `validation`)" in text
+    assert "these are the metrics of the last good model" in text
     assert "Drift verdict for month 3: **drift**; drifted features: tenure." in text
     assert "| tenure | 0.4000 | ks | 0.0010 | yes |" in text
 
