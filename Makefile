@@ -14,7 +14,7 @@ export PATH := $(BIN):$(PATH)
 export PYTHONPATH := $(CURDIR)/src
 
 .PHONY: help install repro test lint format dag metrics plots clean \
-	report gate lint-workflows act-train
+	report gate lint-workflows act-train pull push
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -70,6 +70,12 @@ lint-workflows: $(STAMP) ## actionlint and zizmor (offline) on .github/workflows
 act-train: $(STAMP) ## run the train workflow with act on a PR setting PARAM=key=value
 	python tests/workflows/actrun.py --venv $(abspath $(VENV)) \
 		$(foreach p,$(PARAM),--param $(p)) $(if $(WORK),--work $(WORK))
+
+pull: $(STAMP) ## fetch data and models from the DVC remote (.dvc/config)
+	dvc pull --allow-missing
+
+push: $(STAMP) ## send data and models to the DVC remote
+	dvc push
 
 clean: ## remove the virtualenv and caches (not the DVC cache)
 	rm -rf $(VENV) .pytest_cache .ruff_cache dvc_plots

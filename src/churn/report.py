@@ -398,9 +398,10 @@ def build(base_rev: str, out: Path, *, root: Path = config.ROOT) -> gate.Verdict
     images = write_plots(plots.get("data", {}), folder, plot_names)
     shared = 0 if evidence.shared is None else len(evidence.shared)
     intro = (
-        f"This PR against `{base_label}` (`{_short_sha(base_rev, root)}`). "
-        f"Intervals: 95% paired bootstrap over the {shared} test customers both "
-        f"models scored ({rules.resamples} resamples, seed {seed})."
+        f"This pull request's model against `{base_label}` at "
+        f"`{_short_sha(base_rev, root)}`. Intervals: 95% paired bootstrap over the "
+        f"{shared} test customers both models scored ({rules.resamples} resamples, "
+        f"seed {seed})."
     )
     sections = [
         ("Verdict", verdict_section(rules, verdict)),

@@ -109,3 +109,17 @@ def test_retrain_runs_monthly_and_on_demand_and_opens_a_pr() -> None:
     runs = "\n".join(step.get("run", "") for step in _steps(data))
     assert "make next-month" in runs and "make repro" in runs
     assert "cml pr create" in runs and "cml comment create report.md" in runs
+
+
+def test_scale_out_switches_are_off_unless_configured() -> None:
+    train = _load(ROOT / ".github" / "workflows" / "train.yml")
+    launch = train["jobs"]["launch-runner"]
+    assert launch["if"] == "vars.CML_CLOUD != ''"
+    assert "cml runner launch" in _steps({"jobs": {"l": launch}})[-1]["run"]
+    job = train["jobs"]["train"]
+    assert job["needs"] == "launch-runner"
+    assert job["runs-on"].endswith("|| 'ubuntu-latest' }}")
+    for name in ("train.yml", "retrain.yml"):
+        steps = _steps(_load(ROOT / ".github" / "workflows" / name))
+        remote = [s for s in steps if s.get("run") in ("make pull", "make push")]
+        assert remote and all("vars.DVC_REMOTE == 'true'" in s["if"] for s in remote)
