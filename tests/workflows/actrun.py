@@ -76,9 +76,15 @@ def _git(repo: Path, *args: str) -> str:
     ).stdout.strip()
 
 
-def pull_request_clone(dest: Path, assignments: list[str], source: Path = ROOT) -> Path:
+def pull_request_clone(
+    dest: Path,
+    assignments: list[str],
+    source: Path = ROOT,
+    files: dict[str, str] | None = None,
+) -> Path:
     """A clone whose `main` is the current commit and whose checked-out `pr`
-    branch changes `assignments` in params.yaml (one commit)."""
+    branch changes `assignments` in params.yaml and replaces the text of `files`
+    (path relative to the root -> new text), in one commit."""
     subprocess.run(["git", "clone", "-q", str(source), str(dest)], check=True)
     for key, value in (("user.name", "test"), ("user.email", "test@example.com")):
         _git(dest, "config", key, value)
@@ -91,7 +97,10 @@ def pull_request_clone(dest: Path, assignments: list[str], source: Path = ROOT) 
     for assignment in assignments:
         set_param(params, assignment)
     params_file.write_text(yaml.safe_dump(params, sort_keys=False))
-    _git(dest, "commit", "-q", "-am", f"Try {', '.join(assignments)}")
+    for name, text in (files or {}).items():
+        (dest / name).write_text(text)
+    changes = [*assignments, *(files or {})]
+    _git(dest, "commit", "-q", "-am", f"Try {', '.join(changes)}")
     return dest
 
 

@@ -3,9 +3,9 @@
 Each case clones the repository, opens a `pr` branch that changes params.yaml and
 runs `.github/workflows/train.yml` with the local stand-in actions and the
 recording `cml`. One PR changes a parameter harmlessly (the level-2 README's `make
-act-train` command): the job passes and `cml` receives the report. The other
-wrecks the model and comes from a fork: the gate fails the job and nothing is
-posted.
+act-train` command): the job passes and `cml` receives the report. One wrecks the
+model and comes from a fork: the gate fails the job and nothing is posted. One
+brings data that fails validation: the report still goes out, then the job fails.
 """
 
 import json
@@ -18,7 +18,7 @@ import actrun
 import pytest
 from test_level2_readme import bash_commands
 
-from conftest import ROOT, VENV, make
+from conftest import ROOT, SOURCE, VENV, make
 
 pytestmark = pytest.mark.slow
 
@@ -30,8 +30,10 @@ WRECK = [
 ]
 
 
-def _run(tmp: Path, params: list[str], *, fork: bool) -> actrun.ActRun:
-    repo = actrun.pull_request_clone(tmp / "repo", params)
+def _run(
+    tmp: Path, params: list[str], *, fork: bool, files: dict[str, str] | None = None
+) -> actrun.ActRun:
+    repo = actrun.pull_request_clone(tmp / "repo", params, files=files)
     return actrun.run_act(repo, venv=VENV, work=tmp, fork=fork)
 
 
@@ -50,6 +52,17 @@ def harmless(tmp_path_factory: pytest.TempPathFactory) -> actrun.ActRun:
 @pytest.fixture(scope="module")
 def wrecked(tmp_path_factory: pytest.TempPathFactory) -> actrun.ActRun:
     return _run(tmp_path_factory.mktemp("act-wrecked"), WRECK, fork=True)
+
+
+@pytest.fixture(scope="module")
+def bad_data(tmp_path_factory: pytest.TempPathFactory) -> actrun.ActRun:
+    """A PR whose data has a contract type the contract does not allow."""
+    lines = SOURCE.read_text().splitlines(keepends=True)
+    assert ",Month-to-month," in lines[1]
+    lines[1] = lines[1].replace(",Month-to-month,", ",Weekly,")
+    source = SOURCE.relative_to(ROOT).as_posix()
+    tmp = tmp_path_factory.mktemp("act-bad-data")
+    return _run(tmp, [], fork=False, files={source: "".join(lines)})
 
 
 def _png_size(path: Path) -> tuple[int, int]:
@@ -113,3 +126,15 @@ def test_wrecked_model_fails_the_job(wrecked: actrun.ActRun) -> None:
 def test_fork_pull_request_is_not_posted(wrecked: actrun.ActRun) -> None:
     assert "Report not posted" in wrecked.output
     assert not (wrecked.record / "calls.jsonl").exists()
+
+
+def test_bad_data_is_reported_and_fails_the_job(bad_data: actrun.ActRun) -> None:
+    assert bad_data.returncode != 0
+    # The failed pipeline does not stop the report: it is posted, then the job fails.
+    assert "Success - Main Post the report on the pull request" in bad_data.output
+    assert "gate FAILED (rule: validation)" in bad_data.output
+    assert "Failure - Main Quality gate" in bad_data.output
+    text = (bad_data.record / "0" / "report.md").read_text()
+    assert "**Quality gate: ❌ fail** (rule `validation`)" in text
+    assert "| `expect_column_values_to_be_in_set` | contract | 1 | `'Weekly'` |" in text
+    assert "these are the metrics of the last good model" in text
