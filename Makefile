@@ -69,7 +69,8 @@ lint-workflows: $(STAMP) ## actionlint and zizmor (offline) on .github/workflows
 
 act-train: $(STAMP) ## run the train workflow with act on a PR setting PARAM=key=value
 	python tests/workflows/actrun.py --venv $(abspath $(VENV)) \
-		$(foreach p,$(PARAM),--param $(p)) $(if $(WORK),--work $(WORK))
+		$(foreach p,$(PARAM),--param $(p)) $(if $(WORK),--work $(WORK)) \
+		$(if $(FORK),--fork)
 
 pull: $(STAMP) ## fetch data and models from the DVC remote (.dvc/config)
 	dvc pull --allow-missing

@@ -43,7 +43,12 @@ def harmless(tmp_path_factory: pytest.TempPathFactory) -> actrun.ActRun:
     tmp = tmp_path_factory.mktemp("act-harmless")
     (command,) = [c for c in bash_commands() if c.startswith("make act-train")]
     _, target, *args = shlex.split(command)
-    proc = make(target, ROOT, *args, f"WORK={tmp}", check=False)
+    assert target == "act-train"
+    return _make_act_train(tmp, *args)
+
+
+def _make_act_train(tmp: Path, *args: str) -> actrun.ActRun:
+    proc = make("act-train", ROOT, *args, f"WORK={tmp}", check=False)
     return actrun.ActRun(
         proc.returncode, proc.stdout + proc.stderr, tmp / "cml", tmp / "artifacts"
     )
@@ -51,7 +56,9 @@ def harmless(tmp_path_factory: pytest.TempPathFactory) -> actrun.ActRun:
 
 @pytest.fixture(scope="module")
 def wrecked(tmp_path_factory: pytest.TempPathFactory) -> actrun.ActRun:
-    return _run(tmp_path_factory.mktemp("act-wrecked"), WRECK, fork=True)
+    """`make act-train PARAM="<three settings>" FORK=1`, as the README shows."""
+    tmp = tmp_path_factory.mktemp("act-wrecked")
+    return _make_act_train(tmp, f"PARAM={' '.join(WRECK)}", "FORK=1")
 
 
 @pytest.fixture(scope="module")
@@ -116,6 +123,7 @@ def test_artifacts_hold_model_metrics_plots_and_data_docs(
 
 def test_wrecked_model_fails_the_job(wrecked: actrun.ActRun) -> None:
     assert wrecked.returncode != 0
+    assert "act exited 1" in wrecked.output
     assert "Failure - Main Quality gate" in wrecked.output
     assert "gate FAILED (rule: regression)" in wrecked.output
     text = (wrecked.artifacts / "train" / "report.md").read_text()
