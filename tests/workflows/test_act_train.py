@@ -146,3 +146,8 @@ def test_bad_data_is_reported_and_fails_the_job(bad_data: actrun.ActRun) -> None
     assert "**Quality gate: ❌ fail** (rule `validation`)" in text
     assert "| `expect_column_values_to_be_in_set` | contract | 1 | `'Weekly'` |" in text
     assert "these are the metrics of the last good model" in text
+
+
+def test_readme_shows_the_wrecking_settings_this_test_uses() -> None:
+    readme = (ROOT / "levels" / "2-cicd-automation" / "README.md").read_text()
+    assert f'`PARAM="{" ".join(WRECK)}"`' in readme
