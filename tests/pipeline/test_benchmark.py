@@ -169,3 +169,8 @@ def test_tiny_benchmark_measures_every_section(tmp_path: Path) -> None:
         assert f"## {title}" in markdown
         assert title in proc.stdout
     assert results["machine"]["cores"] >= 1
+    # The Markdown can be rebuilt from the JSON alone, to the byte.
+    again = tmp_path / "render"
+    again.mkdir()
+    bench.main(["--render", str(tmp_path / "results.json"), "--out", str(again)])
+    assert (again / "RESULTS.md").read_text() == markdown
