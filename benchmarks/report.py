@@ -334,15 +334,17 @@ def _findings(results: dict[str, Any]) -> list[str]:
         )
     prof = results.get("profile") or {}
     if prof.get("cumulative"):
-        top = [
+        ours = [
             f"`{f['function']}` {f['share']:.0%}"
             for f in prof["cumulative"]
-            if f["share"] < 0.97
-        ][:4]
+            if "(churn/" in f["function"]
+        ]
+        own = [f"`{f['function']}` {f['share']:.0%}" for f in prof["own"][:3]]
         out.append(
             f"Profile of `{prof['stage']}` at {prof['rows']:,} rows "
-            f"({prof['profiled_s']:.1f} s under cProfile), largest cumulative "
-            f"shares: {', '.join(top)}."
+            f"({prof['profiled_s']:.1f} s under cProfile): the project's functions "
+            f"hold {', '.join(ours) or 'no large share'} of it; most time of their "
+            f"own: {', '.join(own)}."
         )
     return out
 
