@@ -10,12 +10,14 @@ Everything runs in scratch clones of this repository's committed state (under
 4. floor: the level-0 script (`levels/0-manual/train_churn.py`) doing the same work in
    one process, or the stage functions called in one process when that script is
    absent;
-5. prediction: the trained model's in-process latency (one row) and batch throughput,
-   and HTTP latency once `src/churn/serve.py` exists;
+5. prediction: the trained model's in-process latency (one row) and batch throughput;
+   HTTP latency is reported as skipped, naming why (there is no `src/churn/serve.py`
+   yet, or its request schema is not known to this script);
 6. scale: every stage's command run directly at each size (the bundled data and
    synthetic scale-ups from `scale.py`), with wall time, time spent importing
    (`PYTHONPROFILEIMPORTTIME`) and peak memory (`wait4`) per stage;
-7. profile: cProfile of the slowest stage at the largest size.
+7. profile: cProfile of the stage with the most work at the largest size up to
+   `--profile-rows` (100,000 by default, which keeps the run near ten minutes).
 
 The stages and their commands come from `dvc repro --dry`, so new stages are measured
 without changing this script. Results go to `results.json` and `RESULTS.md`.
@@ -454,7 +456,7 @@ def run_prediction(ctx: Context, repo: Path) -> dict[str, Any]:
     result: dict[str, Any] = {"in_process": json.loads(proc.stdout.splitlines()[-1])}
     if (repo / SERVE).is_file():
         result["http"] = {
-            "skipped": f"{SERVE} exists but this benchmark does not know its API yet"
+            "skipped": f"{SERVE} exists; measuring it needs its request schema here"
         }
     else:
         result["http"] = {"skipped": f"{SERVE} does not exist yet"}
