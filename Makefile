@@ -14,7 +14,7 @@ export PATH := $(BIN):$(PATH)
 export PYTHONPATH := $(CURDIR)/src
 
 .PHONY: help install repro test lint format dag metrics plots clean \
-	report gate lint-workflows act-train pull push
+	report gate lint-workflows act-train pull push bench bench-tiny
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -80,3 +80,11 @@ push: $(STAMP) ## send data and models to the DVC remote
 
 clean: ## remove the virtualenv and caches (not the DVC cache)
 	rm -rf $(VENV) .pytest_cache .ruff_cache dvc_plots
+
+BENCH_OUT ?= benchmarks/.work/tiny
+
+bench: $(STAMP) ## benchmark the pipeline: bundled, 100k, 1M rows (~10 min); writes benchmarks/RESULTS.md
+	python benchmarks/run.py
+
+bench-tiny: $(STAMP) ## the benchmark at small sizes, one repetition; writes to benchmarks/.work/tiny (BENCH_OUT=...)
+	python benchmarks/run.py --tiny --out $(BENCH_OUT)
