@@ -55,7 +55,6 @@ _markdown = MarkdownIt("commonmark").enable("table")
 LINKS_TO_COME = frozenset(
     {
         ".github/workflows/release.yml",
-        "benchmarks/RESULTS.md",
         "src/churn/drift.py",
         "src/churn/serve.py",
     }
