@@ -67,7 +67,7 @@ def blocks(text: str) -> list[Block]:
     """The bash blocks of a Markdown page, each with the text block after it."""
     found = []
     section = ""
-    pattern = re.compile(r"^## (.+)$|^```(\w*)\n(.*?)^```\n", re.M | re.S)
+    pattern = re.compile(r"^## ([^\n]+)$|^```(\w*)\n(.*?)^```\n", re.M | re.S)
     matches = list(pattern.finditer(text))
     for i, match in enumerate(matches):
         if match.group(1):
