@@ -103,8 +103,11 @@ def main(argv: list[str] | None = None) -> int:
     out = {
         "months": month,
         "previous_months": month - 1 if previous is not None else None,
-        **out,
+        "test_rows": out["test_rows"],
+        "metric": out["metric"],
         "tolerance": knobs["tolerance"],
+        "verdict": out["verdict"],
+        **out,
         "model_md5": hashlib.md5(config.MODEL_FILE.read_bytes()).hexdigest(),
         "previous_model_md5": model_md5(previous) if previous is not None else None,
     }

@@ -197,8 +197,12 @@ def main(argv: list[str] | None = None) -> int:
         log.info("month %d: no drift in %d features", month, len(features))
         return 0
     detail = ", ".join(
-        f"{name} (PSI {features[name]['psi']:.3f}, "
-        f"{features[name]['test']} p={features[name]['p_value']:.2g})"
+        f"{name} (PSI {features[name]['psi']:.3f}, {features[name]['test']} "
+        + (
+            f"p={features[name]['p_value']:.2g})"
+            if features[name]["p_value"] > 0
+            else f"p<{10**-DIGITS:g})"
+        )
         for name in out["drifted_features"]
     )
     if knobs["block"]:
