@@ -156,19 +156,24 @@ def _printed(line: str, output: list[str]) -> bool:
 
 def test_every_excerpt_is_what_its_command_prints(tutorial) -> None:
     _, steps = tutorial
-    checked = 0
+    checked, stale = 0, []
     for step in steps:
         if step.excerpt is None:
             continue
         printed = [_squash(line) for line in step.output.splitlines()]
-        for line in step.excerpt.splitlines():
-            if line.strip() in ("", "..."):
-                continue
-            assert _printed(line, printed), (
-                f"{step.section}: {line!r} is not in the output of\n{step.code}\n"
-                f"which printed:\n{step.output}"
+        missing = [
+            line
+            for line in step.excerpt.splitlines()
+            if line.strip() not in ("", "...") and not _printed(line, printed)
+        ]
+        checked += len(step.excerpt.splitlines())
+        if missing:
+            stale.append(
+                f"[{step.section}]\n{step.code}-- not printed:\n"
+                + "\n".join(missing)
+                + f"\n-- printed:\n{step.output}"
             )
-            checked += 1
+    assert not stale, "\n\n".join(stale)
     assert checked > 20
 
 
