@@ -13,8 +13,8 @@ STAMP := $(VENV)/.installed
 export PATH := $(BIN):$(PATH)
 export PYTHONPATH := $(CURDIR)/src
 
-.PHONY: help install repro test lint format dag metrics plots clean \
-	report gate lint-workflows act-train pull push bench bench-tiny
+.PHONY: help install repro next-month model-card test lint format dag metrics plots \
+	clean report gate lint-workflows act-train pull push bench bench-tiny
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -29,9 +29,16 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## create .venv and install the package with its dev tools
 
-repro: $(STAMP) ## reproduce the pipeline on the bundled data (dvc repro)
+repro: $(STAMP) ## reproduce the pipeline on the bundled data (dvc repro), write the model card
 	dvc repro
-	dvc metrics show
+	python -m churn model-card
+	dvc metrics show metrics/metrics.json metrics/validation.json
+
+next-month: $(STAMP) ## a new month of data arrives: include one more month in params.yaml
+	python -m churn next-month
+
+model-card: $(STAMP) ## write reports/model_card.{md,json} for the current model
+	python -m churn model-card
 
 test: $(STAMP) ## run the whole test suite
 	python -m pytest

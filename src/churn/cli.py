@@ -8,13 +8,18 @@ from __future__ import annotations
 import argparse
 import importlib
 
-#: Subcommand name to the module whose `main(argv)` runs it.
+#: Subcommand name to the module whose `main(argv)` runs it (or `module:function`).
 COMMANDS = {
+    "batches": "churn.batches",
+    "next-month": "churn.batches:next_month",
     "validate": "churn.validate",
     "ingest": "churn.ingest",
     "prepare": "churn.prepare",
     "train": "churn.train",
     "evaluate": "churn.evaluate",
+    "drift": "churn.drift",
+    "compare": "churn.compare",
+    "model-card": "churn.modelcard",
     "expectations": "churn.expectations",
     "report": "churn.report",
     "gate": "churn.gate",
@@ -27,8 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("command", choices=sorted(COMMANDS))
     parser.add_argument("args", nargs=argparse.REMAINDER, help="the command's options")
     ns = parser.parse_args(argv)
-    module = importlib.import_module(COMMANDS[ns.command])
-    return module.main(ns.args)
+    module, _, function = COMMANDS[ns.command].partition(":")
+    return getattr(importlib.import_module(module), function or "main")(ns.args)
 
 
 if __name__ == "__main__":

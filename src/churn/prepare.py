@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import logging
 
+import numpy as np
 import pandas as pd
-from sklearn.model_selection import train_test_split
 
-from churn import config, contract
+from churn import batches, config, contract
 
 log = logging.getLogger(__name__)
 
@@ -32,16 +32,28 @@ def clean(table: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def is_test(ids: pd.Series, *, test_size: float, seed: int) -> np.ndarray:
+    """Whether each customer belongs to the test split.
+
+    The side is a function of the customer's id and the seed alone (a hash, the
+    "repeatable splitting" pattern), so it never changes as new months arrive: a
+    test customer of one month is a test customer of every later month, and a model
+    trained on earlier months has never seen any of today's test rows.
+    """
+    if not 0 < test_size < 1:
+        raise ValueError(f"test_size must be between 0 and 1, got {test_size}")
+    return batches.unit_hash(ids.astype("int64"), f"split:{seed}") < test_size
+
+
 def split(
     table: pd.DataFrame, *, test_size: float, seed: int
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """A deterministic train/test split, stratified on the target."""
-    if not 0 < test_size < 1:
-        raise ValueError(f"test_size must be between 0 and 1, got {test_size}")
-    train, test = train_test_split(
-        table, test_size=test_size, random_state=seed, stratify=table[contract.TARGET]
-    )
-    return train.sort_index(), test.sort_index()
+    """A deterministic train/test split by customer id (see `is_test`).
+
+    About `test_size` of the customers, and so of each class, land in the test split.
+    """
+    test = is_test(table[contract.ID], test_size=test_size, seed=seed)
+    return table[~test], table[test]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,15 +19,27 @@ def test_clean_names_a_missing_column(tiny: pd.DataFrame) -> None:
         prepare.clean(tiny.drop(columns=["tenure"]))
 
 
-def test_split_is_stratified_and_deterministic(table: pd.DataFrame) -> None:
+def test_split_is_deterministic_and_about_the_asked_size(table: pd.DataFrame) -> None:
     data = prepare.clean(table)
     train, test = prepare.split(data, test_size=0.2, seed=7)
     again, _ = prepare.split(data, test_size=0.2, seed=7)
-    assert len(test) == 1409 and len(train) == 5634
+    assert len(train) + len(test) == len(data)
+    assert abs(len(test) / len(data) - 0.2) < 0.015
     assert train.equals(again)
     assert set(train[contract.ID]).isdisjoint(test[contract.ID])
     share = data[contract.TARGET].mean()
-    assert abs(test[contract.TARGET].mean() - share) < 0.002
+    assert abs(test[contract.TARGET].mean() - share) < 0.02
+
+
+def test_a_customer_keeps_its_side_as_months_arrive(table: pd.DataFrame) -> None:
+    data = prepare.clean(table)
+    _, early = prepare.split(data.head(3000), test_size=0.2, seed=7)
+    _, later = prepare.split(data, test_size=0.2, seed=7)
+    assert set(early[contract.ID]) == set(later[contract.ID]) & set(
+        data.head(3000)[contract.ID]
+    )
+    _, other_seed = prepare.split(data, test_size=0.2, seed=8)
+    assert set(other_seed[contract.ID]) != set(later[contract.ID])
 
 
 def test_split_rejects_bad_test_size(tiny: pd.DataFrame) -> None:

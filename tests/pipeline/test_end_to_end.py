@@ -9,8 +9,25 @@ import yaml
 
 from conftest import ROOT, clone, make, run
 
-STAGES = ["validate", "ingest", "prepare", "train", "evaluate"]
-PLOTS = ["roc.json", "precision_recall.json", "calibration.json", "importance.json"]
+STAGES = [
+    "batches",
+    "validate",
+    "ingest",
+    "drift",
+    "prepare",
+    "train",
+    "evaluate",
+    "compare",
+]
+#: Stages whose outputs are small files committed to git: a fresh clone has them.
+COMMITTED = ["drift", "evaluate", "compare"]
+PLOTS = [
+    "roc.json",
+    "precision_recall.json",
+    "calibration.json",
+    "importance.json",
+    "drift.json",
+]
 PLOT_FILES = [f"plots/{name}" for name in [*PLOTS, "confusion.csv"]]
 
 pytestmark = pytest.mark.slow
@@ -29,12 +46,15 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
 
 
 def test_every_stage_ran_or_was_proven_current(repo) -> None:
-    # The clone rebuilds the model byte for byte, so the committed metrics and plots
-    # already belong to it and DVC skips evaluate; the next test reruns it anyway.
+    # The clone rebuilds the data and the model byte for byte, so the committed
+    # metrics and plots already belong to them and DVC skips the stages that write
+    # only those; the next test reruns them anyway.
     _, output = repo
-    assert _ran(output) == STAGES[:-1]
-    assert "Stage 'evaluate' didn't change, skipping" in output
+    assert _ran(output) == [s for s in STAGES if s not in COMMITTED]
+    for stage in COMMITTED:
+        assert f"Stage '{stage}' didn't change, skipping" in output
     assert "roc_auc" in output, "make repro ends by showing the metrics"
+    assert "INFO churn.modelcard: months 1-" in output, "and writes the model card"
 
 
 def test_metrics_and_plots_exist_and_parse(repo) -> None:
@@ -46,16 +66,26 @@ def test_metrics_and_plots_exist_and_parse(repo) -> None:
     for name in PLOTS:
         assert json.loads((path / "plots" / name).read_text())
     confusion = (path / "plots" / "confusion.csv").read_text().splitlines()
-    assert confusion[0] == "actual,predicted" and len(confusion) == 1410
+    predictions = (path / "metrics" / "predictions.csv").read_text().splitlines()
+    assert confusion[0] == "actual,predicted" and len(confusion) == len(predictions)
+    validation = json.loads((path / "metrics" / "model_validation.json").read_text())
+    assert validation["test_rows"] == len(predictions) - 1 > 700
     assert (path / "models" / "model.skops").stat().st_size > 0
 
 
 def test_fresh_run_reproduces_committed_metrics_exactly(repo) -> None:
     # Determinism: a clean clone computes the very numbers committed in git.
     path, _ = repo
-    forced = run(["dvc", "repro", "--force", "--single-item", "evaluate"], path)
-    assert _ran(forced.stdout) == ["evaluate"]
-    for name in ("metrics/metrics.json", "metrics/predictions.csv", *PLOT_FILES):
+    for stage in COMMITTED:
+        forced = run(["dvc", "repro", "--force", "--single-item", stage], path)
+        assert _ran(forced.stdout) == [stage]
+    outputs = ["metrics/metrics.json", "metrics/predictions.csv", *PLOT_FILES]
+    outputs += [
+        "metrics/drift.json",
+        "plots/drift.json",
+        "metrics/model_validation.json",
+    ]
+    for name in outputs:
         assert (path / name).read_text() == (ROOT / name).read_text(), name
     assert run(["git", "status", "--porcelain"], path).stdout == ""
 
@@ -67,13 +97,13 @@ def test_status_clean_and_second_repro_runs_nothing(repo) -> None:
     assert _ran(again.stdout) == []
 
 
-def test_train_param_change_reruns_only_train_and_evaluate(repo) -> None:
+def test_train_param_change_reruns_only_train_and_what_follows(repo) -> None:
     path, _ = repo
     params_file = path / "params.yaml"
     params = yaml.safe_load(params_file.read_text())
     params["train"]["logistic_regression"]["C"] = 0.5
     params_file.write_text(yaml.safe_dump(params, sort_keys=False))
     proc = run(["dvc", "repro"], path)
-    assert _ran(proc.stdout) == ["train", "evaluate"]
+    assert _ran(proc.stdout) == ["train", "evaluate", "compare"]
     diff = run(["dvc", "params", "diff"], path).stdout
     assert "train.logistic_regression.C" in diff

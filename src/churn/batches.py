@@ -1,0 +1,229 @@
+"""Stage `batches`: cut the upstream snapshot into monthly batches; `next-month`.
+
+The upstream data has no dates, so time is simulated by a fixed rule:
+
+* **Arrival order** is `customer_id` order. The ids are the row numbers of the
+  published file, whose order carries no trend (churn share, tenure and charges are
+  flat across id blocks), so every month is a fair sample of the customer base.
+* **Months** are `batches.months` consecutive, near-equal blocks of that order
+  (`numpy.array_split`): 7 months of 1,006 or 1,007 customers for the bundled data.
+  Each month on its own passes the data contract, row floor included.
+* **The pipeline's input** is months 1 to `batches.through_month` of `params.yaml`
+  (committed, so git records which months a model saw). `churn next-month` adds one.
+* **Simulated shifts** (`batches.shifts`, month each one starts, `null` to switch
+  off) change later months on purpose so that drift detection has something real to
+  find. They are labelled here and in `params.yaml`, and once started they persist,
+  as a price rise would. Everything else is the upstream data unchanged.
+
+Writes `data/batches/latest.csv` (the newest month alone, for validation and drift)
+and `data/batches/all.csv` (every included month: the table the model learns from).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import logging
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from churn import config, contract, ingest
+
+log = logging.getLogger(__name__)
+
+LATEST = config.DATA_DIR / "batches" / "latest.csv"
+ALL = config.DATA_DIR / "batches" / "all.csv"
+
+
+def assign_months(ids: pd.Series, months: int) -> pd.Series:
+    """Month 1..`months` of each customer: near-equal blocks in `customer_id` order."""
+    if months < 1:
+        raise ValueError(f"months must be at least 1, got {months}")
+    if months > len(ids):
+        raise ValueError(f"cannot cut {len(ids)} rows into {months} months")
+    numeric = pd.to_numeric(ids, errors="raise")
+    order = np.argsort(numeric.to_numpy(), kind="stable")
+    month = np.empty(len(ids), dtype="int64")
+    for number, block in enumerate(np.array_split(order, months), start=1):
+        month[block] = number
+    return pd.Series(month, index=ids.index, name="month")
+
+
+def unit_hash(ids: pd.Series, salt: str) -> np.ndarray:
+    """A uniform number in [0, 1) per id, the same on every machine and run."""
+    digests = (
+        hashlib.sha256(f"{salt}:{i}".encode()).digest()[:8] for i in ids.astype(str)
+    )
+    return np.fromiter(
+        (int.from_bytes(d, "big") / 2**64 for d in digests), "float64", len(ids)
+    )
+
+
+def _money(values: pd.Series) -> pd.Series:
+    """Dollar amounts as the upstream writes them: at most two decimals."""
+    return values.round(2).map(lambda v: f"{v:.2f}".rstrip("0").rstrip("."))
+
+
+def fibre_price_rise(rows: pd.DataFrame) -> pd.DataFrame:
+    """SIMULATED: fibre-optic monthly charges rise by 25 %.
+
+    Only the monthly bill changes; lifetime `total_charges` were billed at the old
+    price. The dearest fibre plan (118.75) becomes 148.44, inside the contract's range.
+    """
+    out = rows.copy()
+    fibre = out["internet_service"].eq("Fiber optic")
+    charges = pd.to_numeric(out.loc[fibre, "monthly_charges"])
+    out.loc[fibre, "monthly_charges"] = _money(charges * 1.25)
+    return out
+
+
+def contract_promotion(rows: pd.DataFrame) -> pd.DataFrame:
+    """SIMULATED: a promotion moves 40 % of month-to-month customers to two-year terms.
+
+    Which customers move is fixed by a hash of their id. Their churn labels stay as
+    they were, so the contract mix changes and its link to churn weakens.
+    """
+    out = rows.copy()
+    monthly = out["contract"].eq("Month-to-month").to_numpy()
+    chosen = unit_hash(out[contract.ID], "contract_promotion") < 0.4
+    out.loc[monthly & chosen, "contract"] = "Two year"
+    return out
+
+
+#: Simulated shifts by name; `params.yaml` says from which month each applies.
+SHIFTS: dict[str, Callable[[pd.DataFrame], pd.DataFrame]] = {
+    "fibre_price_rise": fibre_price_rise,
+    "contract_promotion": contract_promotion,
+}
+
+
+def select(
+    raw: pd.DataFrame,
+    *,
+    months: int,
+    through_month: int,
+    shifts: dict[str, int | None],
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Months 1..`through_month` of the upstream text table, with shifts applied.
+
+    Returns `(latest, all)`: the newest month alone and every included month, both
+    in arrival order with the upstream's columns and text values.
+    """
+    if not 1 <= through_month <= months:
+        raise ValueError(
+            f"through_month must be between 1 and {months}, got {through_month}"
+        )
+    unknown = sorted(set(shifts) - set(SHIFTS))
+    if unknown:
+        raise ValueError(f"unknown shift(s) {unknown}; choose from {sorted(SHIFTS)}")
+    month = assign_months(raw[contract.ID], months)
+    order = np.argsort(pd.to_numeric(raw[contract.ID]).to_numpy(), kind="stable")
+    table = raw.assign(month=month).iloc[order]
+    table = table[table["month"] <= through_month]
+    parts = []
+    for number, rows in table.groupby("month", sort=True):
+        for name, start in shifts.items():
+            if start is not None and number >= start:
+                log.info("month %d: applying simulated shift %r", number, name)
+                rows = SHIFTS[name](rows)
+        parts.append(rows)
+    chosen = pd.concat(parts).reset_index(drop=True)
+    latest = chosen[chosen["month"] == through_month].drop(columns="month")
+    return latest.reset_index(drop=True), chosen.drop(columns="month")
+
+
+def advance(text: str, months: int) -> tuple[str, int]:
+    """`params.yaml` text with `batches.through_month` raised by one.
+
+    Edits that one line in place so comments and layout survive. Raises
+    `ValueError` when every month is already included.
+    """
+    lines = text.splitlines(keepends=True)
+    inside = False
+    for number, line in enumerate(lines):
+        if line[:1].strip() and not line.startswith("#"):
+            inside = line.startswith("batches:")
+            continue
+        match = re.match(r"^(\s+through_month:\s*)(\d+)(.*)$", line, re.S)
+        if inside and match:
+            current = int(match.group(2))
+            if current >= months:
+                raise ValueError(
+                    f"all {months} months are already included "
+                    f"(batches.through_month: {current})"
+                )
+            lines[number] = f"{match.group(1)}{current + 1}{match.group(3)}"
+            return "".join(lines), current + 1
+    raise ValueError("no batches.through_month found")
+
+
+def write_csv(table: pd.DataFrame, path: Path) -> None:
+    """Write a text table as CSV, byte-for-byte the same for the same rows."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(path, index=False, lineterminator="\n")
+
+
+def _params() -> dict[str, Any]:
+    return config.load_params()["batches"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: write the included months as `latest.csv` and `all.csv`."""
+    parser = argparse.ArgumentParser(prog="churn batches", description=__doc__)
+    parser.parse_args(argv)
+    config.setup_logging()
+    params = _params()
+    source = config.resolve(params["source"])
+    try:
+        raw = ingest.read_csv_text(source)
+        ingest.check_columns(raw, str(source))
+        latest, included = select(
+            raw,
+            months=params["months"],
+            through_month=params["through_month"],
+            shifts=params.get("shifts") or {},
+        )
+    except (ingest.IngestError, ValueError) as exc:
+        log.error("%s", exc)
+        return 1
+    write_csv(latest, LATEST)
+    write_csv(included, ALL)
+    log.info(
+        "months 1-%d of %d: %d rows (month %d: %d rows)",
+        params["through_month"],
+        params["months"],
+        len(included),
+        params["through_month"],
+        len(latest),
+    )
+    return 0
+
+
+def next_month(argv: list[str] | None = None) -> int:
+    """Entry point of `churn next-month`: include one more month in `params.yaml`."""
+    parser = argparse.ArgumentParser(
+        prog="churn next-month",
+        description="Include the next month: raise batches.through_month by one.",
+    )
+    parser.add_argument("--params", type=Path, default=config.PARAMS_FILE)
+    args = parser.parse_args(argv)
+    config.setup_logging()
+    text = args.params.read_text(encoding="utf-8")
+    months = config.load_params(args.params)["batches"]["months"]
+    try:
+        text, new = advance(text, months)
+    except ValueError as exc:
+        log.error("%s: %s", args.params, exc)
+        return 1
+    args.params.write_text(text, encoding="utf-8")
+    log.info("month %d of %d arrives: run `dvc repro` to retrain", new, months)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,223 @@
+"""Stage `drift`: does the newest month look like the data the model learned from?
+
+The newest month (`data/batches/latest.csv`) is compared, feature by feature, with
+the training reference: the training rows of every earlier month, that is, what the
+model trained before this month saw. Each feature gets
+
+* the population stability index (PSI), for every feature: the current share of
+  rows in each bin (numbers: deciles of the reference) or level (categories) against
+  the reference share, `sum((cur - ref) * ln(cur / ref))`;
+* a two-sample Kolmogorov-Smirnov test for numbers, a chi-squared test of
+  homogeneity for categories and 0/1 flags.
+
+A feature drifts when its PSI reaches `drift.psi_threshold` or its test's p-value
+falls below `drift.p_value`. Drift is a warning by default; with `drift.block: true`
+the stage fails, so nothing downstream (prepare, train, evaluate) runs on the month.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from churn import batches, config, contract, prepare
+
+log = logging.getLogger(__name__)
+
+DRIFT_METRICS = config.METRICS_DIR / "drift.json"
+DRIFT_PLOT = config.PLOTS_DIR / "drift.json"
+#: Share given to an empty bin, so that PSI stays finite (a common choice).
+EPSILON = 1e-4
+DIGITS = 6
+
+NUMERIC = contract.features_of("integer", "number")
+CATEGORICAL = contract.features_of("flag", "category")
+
+
+def _shares(counts: np.ndarray) -> np.ndarray:
+    shares = counts / counts.sum()
+    return np.where(shares == 0, EPSILON, shares)
+
+
+def psi_from_counts(reference: np.ndarray, current: np.ndarray) -> float:
+    """PSI between two histograms over the same bins."""
+    ref, cur = (
+        _shares(np.asarray(reference, float)),
+        _shares(np.asarray(current, float)),
+    )
+    return float(np.sum((cur - ref) * np.log(cur / ref)))
+
+
+def numeric_counts(
+    reference: pd.Series, current: pd.Series, *, bins: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Counts of both samples in the reference's quantile bins (open-ended ends)."""
+    edges = np.unique(
+        np.quantile(reference.to_numpy(float), np.linspace(0, 1, bins + 1))
+    )
+    inner = edges[1:-1]
+    ref = np.bincount(
+        np.searchsorted(inner, reference, side="right"), minlength=len(inner) + 1
+    )
+    cur = np.bincount(
+        np.searchsorted(inner, current, side="right"), minlength=len(inner) + 1
+    )
+    return ref, cur
+
+
+def category_counts(
+    reference: pd.Series, current: pd.Series
+) -> tuple[np.ndarray, np.ndarray]:
+    """Counts of both samples per level seen in either, in sorted level order."""
+    levels = sorted(set(reference.astype(str)) | set(current.astype(str)))
+    ref = reference.astype(str).value_counts().reindex(levels, fill_value=0)
+    cur = current.astype(str).value_counts().reindex(levels, fill_value=0)
+    return ref.to_numpy(), cur.to_numpy()
+
+
+def feature_drift(
+    reference: pd.Series, current: pd.Series, *, numeric: bool, bins: int
+) -> dict[str, Any]:
+    """PSI and the feature's test (KS or chi-squared) for one feature."""
+    if numeric:
+        ref, cur = numeric_counts(reference, current, bins=bins)
+        test = stats.ks_2samp(reference.to_numpy(float), current.to_numpy(float))
+        name, statistic, p_value = "ks", test.statistic, test.pvalue
+    else:
+        ref, cur = category_counts(reference, current)
+        if len(ref) < 2:
+            name, statistic, p_value = "chi2", 0.0, 1.0
+        else:
+            test = stats.chi2_contingency(np.vstack([ref, cur]))
+            name, statistic, p_value = "chi2", test.statistic, test.pvalue
+    return {
+        "psi": round(psi_from_counts(ref, cur), DIGITS),
+        "test": name,
+        "statistic": round(float(statistic), DIGITS),
+        "p_value": round(float(p_value), DIGITS),
+    }
+
+
+def detect(
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    *,
+    psi_threshold: float,
+    p_value: float,
+    bins: int,
+) -> dict[str, Any]:
+    """Per-feature drift scores of `current` against `reference`, and the verdict."""
+    if reference.empty or current.empty:
+        raise ValueError("drift needs rows in both the reference and the current data")
+    features: dict[str, dict[str, Any]] = {}
+    for name in contract.feature_names():
+        score = feature_drift(
+            reference[name], current[name], numeric=name in NUMERIC, bins=bins
+        )
+        score["drift"] = score["psi"] >= psi_threshold or score["p_value"] < p_value
+        features[name] = score
+    drifted = [name for name, s in features.items() if s["drift"]]
+    return {
+        "verdict": "drift" if drifted else "no drift",
+        "drifted": len(drifted),
+        "drifted_features": drifted,
+        "thresholds": {"psi": psi_threshold, "p_value": p_value, "bins": bins},
+        "reference_rows": len(reference),
+        "current_rows": len(current),
+        "features": features,
+    }
+
+
+def as_metrics(result: dict[str, Any]) -> dict[str, Any]:
+    """`drift.json`: the verdict, the thresholds and each feature's PSI and p-value.
+
+    The tests' statistics stay in the plot data, so that `dvc metrics show` keeps
+    to two numbers per feature.
+    """
+    features = result.pop("features")
+    return result | {
+        "psi": {name: s["psi"] for name, s in features.items()},
+        "p_value": {name: s["p_value"] for name, s in features.items()},
+    }
+
+
+def split_reference(
+    table: pd.DataFrame, newest_ids: pd.Series, *, test_size: float, seed: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """`(reference, current)`: earlier months' training rows, and the newest month."""
+    newest = table[contract.ID].isin(newest_ids.astype("int64"))
+    earlier = table[~newest]
+    train = ~prepare.is_test(earlier[contract.ID], test_size=test_size, seed=seed)
+    return earlier[train], table[newest]
+
+
+def plot_rows(features: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every feature's scores, largest PSI first, for the bar chart."""
+    rows = [{"feature": name, **score} for name, score in features.items()]
+    return sorted(rows, key=lambda r: (-r["psi"], r["feature"]))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: score the newest month; exit 1 on drift if `drift.block`."""
+    argparse.ArgumentParser(prog="churn drift", description=__doc__).parse_args(argv)
+    config.setup_logging()
+    params = config.load_params()
+    knobs = params["drift"]
+    table = prepare.clean(pd.read_parquet(config.RAW_DATA))
+    newest_ids = pd.read_csv(batches.LATEST, usecols=[contract.ID])[contract.ID]
+    reference, current = split_reference(
+        table, newest_ids, test_size=params["prepare"]["test_size"], seed=params["seed"]
+    )
+    month = params["batches"]["through_month"]
+    out: dict[str, Any] = {"month": month, "block": knobs["block"]}
+    if reference.empty:
+        log.warning("month %d is the first month: nothing to compare it with", month)
+        out |= {"verdict": "no reference", "drifted": 0, "drifted_features": []}
+        out |= {"features": {}}
+    else:
+        out |= detect(
+            reference,
+            current,
+            psi_threshold=knobs["psi_threshold"],
+            p_value=knobs["p_value"],
+            bins=knobs["bins"],
+        )
+    features = out["features"]
+    DRIFT_PLOT.parent.mkdir(parents=True, exist_ok=True)
+    DRIFT_PLOT.write_text(json.dumps(plot_rows(features), indent=2) + "\n")
+    DRIFT_METRICS.parent.mkdir(parents=True, exist_ok=True)
+    DRIFT_METRICS.write_text(json.dumps(as_metrics(out), indent=2) + "\n")
+    if out["verdict"] != "drift":
+        log.info("month %d: no drift in %d features", month, len(features))
+        return 0
+    detail = ", ".join(
+        f"{name} (PSI {features[name]['psi']:.3f}, {features[name]['test']} "
+        + (
+            f"p={features[name]['p_value']:.2g})"
+            if features[name]["p_value"] > 0
+            else f"p<{10**-DIGITS:g})"
+        )
+        for name in out["drifted_features"]
+    )
+    if knobs["block"]:
+        log.error(
+            "month %d drifted from the training data in %s; drift.block is true, so "
+            "the pipeline stops before training. Inspect %s, then set drift.block: "
+            "false to accept the month.",
+            month,
+            detail,
+            DRIFT_METRICS.relative_to(config.ROOT),
+        )
+        return 1
+    log.warning("month %d drifted from the training data in %s", month, detail)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

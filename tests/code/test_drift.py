@@ -1,0 +1,113 @@
+"""Drift scores on synthetic inputs with a known answer."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from churn import contract, drift, prepare
+
+
+def test_identical_distributions_give_zero() -> None:
+    values = pd.Series(np.linspace(0, 1, 1000))
+    score = drift.feature_drift(values, values.copy(), numeric=True, bins=10)
+    assert score["psi"] == 0.0 and score["statistic"] == 0.0 and score["p_value"] == 1
+    levels = pd.Series(["a", "b", "c"] * 100)
+    score = drift.feature_drift(levels, levels.copy(), numeric=False, bins=10)
+    assert score["psi"] == 0.0 and score["p_value"] == 1.0
+
+
+def test_category_shift_gives_the_textbook_psi() -> None:
+    # Shares 50/50 become 75/25: PSI = 0.25 ln 1.5 + 0.25 ln 2.
+    reference = pd.Series(["a"] * 500 + ["b"] * 500)
+    current = pd.Series(["a"] * 750 + ["b"] * 250)
+    score = drift.feature_drift(reference, current, numeric=False, bins=10)
+    assert score["psi"] == pytest.approx(
+        0.25 * math.log(1.5) + 0.25 * math.log(2), abs=1e-6
+    )
+    assert score["test"] == "chi2" and score["p_value"] < 1e-10
+
+
+def test_numeric_shift_gives_the_expected_psi_and_ks() -> None:
+    # Uniform values moved up by one decile: the lowest bin empties (epsilon share)
+    # and the top bin doubles; KS statistic is the shift.
+    reference = pd.Series(np.arange(1000) / 1000)
+    current = reference + 0.1
+    score = drift.feature_drift(reference, current, numeric=True, bins=10)
+    eps = drift.EPSILON
+    expected = (eps - 0.1) * math.log(eps / 0.1) + 0.1 * math.log(2)
+    assert score["psi"] == pytest.approx(expected, abs=1e-4)
+    assert score["test"] == "ks" and score["statistic"] == pytest.approx(0.1, abs=0.002)
+
+
+def test_new_category_level_is_scored_not_dropped() -> None:
+    reference = pd.Series(["a"] * 100)
+    current = pd.Series(["a"] * 50 + ["z"] * 50)
+    ref, cur = drift.category_counts(reference, current)
+    assert ref.tolist() == [100, 0] and cur.tolist() == [50, 50]
+    assert drift.psi_from_counts(ref, cur) > 1
+
+
+def _frame(rng: np.random.Generator, n: int, *, charges_shift: float) -> pd.DataFrame:
+    out = {"customer_id": np.arange(n)}
+    for name in contract.features_of("flag"):
+        out[name] = rng.integers(0, 2, n).astype(float)
+    for name in contract.features_of("category"):
+        out[name] = rng.choice(list(contract.column(name).allowed), n)
+    out["tenure"] = rng.integers(0, 73, n).astype(float)
+    out["monthly_charges"] = rng.uniform(20, 110, n) * (1 + charges_shift)
+    out["total_charges"] = out["monthly_charges"] * out["tenure"]
+    return pd.DataFrame(out)
+
+
+def test_detect_names_the_shifted_feature_only() -> None:
+    rng = np.random.default_rng(0)
+    reference = _frame(rng, 3000, charges_shift=0)
+    same = _frame(rng, 1000, charges_shift=0)
+    dearer = _frame(rng, 1000, charges_shift=0.25)
+    knobs = {"psi_threshold": 0.2, "p_value": 0.001, "bins": 10}
+    calm = drift.detect(reference, same, **knobs)
+    assert calm["verdict"] == "no drift" and calm["drifted_features"] == []
+    found = drift.detect(reference, dearer, **knobs)
+    assert found["verdict"] == "drift"
+    assert "monthly_charges" in found["drifted_features"]
+    assert found["features"]["monthly_charges"]["psi"] >= 0.2
+    assert found["features"]["contract"]["drift"] is False
+
+
+def test_metrics_keep_two_numbers_per_feature_and_plot_sorts_by_psi() -> None:
+    rng = np.random.default_rng(1)
+    result = drift.detect(
+        _frame(rng, 2000, charges_shift=0),
+        _frame(rng, 800, charges_shift=0.3),
+        psi_threshold=0.2,
+        p_value=0.001,
+        bins=10,
+    )
+    rows = drift.plot_rows(result["features"])
+    assert rows[0]["feature"] == "monthly_charges"
+    assert [r["psi"] for r in rows] == sorted((r["psi"] for r in rows), reverse=True)
+    metrics = drift.as_metrics(result)
+    assert (
+        set(metrics["psi"]) == set(contract.feature_names()) == set(metrics["p_value"])
+    )
+    assert "features" not in metrics and metrics["thresholds"]["psi"] == 0.2
+
+
+def test_reference_is_earlier_months_training_rows() -> None:
+    table = pd.DataFrame({contract.ID: pd.array(range(1, 201), dtype="Int64")})
+    reference, current = drift.split_reference(
+        table, pd.Series(range(151, 201)), test_size=0.2, seed=42
+    )
+    assert current[contract.ID].tolist() == list(range(151, 201))
+    assert reference[contract.ID].max() <= 150
+    test = prepare.is_test(reference[contract.ID], test_size=0.2, seed=42)
+    assert not test.any() and 90 < len(reference) < 150
+
+
+def test_empty_input_is_refused() -> None:
+    with pytest.raises(ValueError, match="rows in both"):
+        drift.detect(
+            pd.DataFrame(), pd.DataFrame(), psi_threshold=0.2, p_value=0.01, bins=10
+        )
