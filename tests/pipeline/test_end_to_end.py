@@ -10,7 +10,6 @@ import yaml
 from conftest import ROOT, clone, make, run
 
 STAGES = [
-    "batches",
     "validate",
     "ingest",
     "drift",

@@ -26,7 +26,6 @@ pytestmark = pytest.mark.slow
 
 TUTORIAL = ROOT / "levels" / "1-pipeline-automation" / "README.md"
 ALL_STAGES = [
-    "batches",
     "validate",
     "ingest",
     "drift",
