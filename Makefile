@@ -7,13 +7,15 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(abspath $(VENV))/bin
 STAMP := $(VENV)/.installed
+PORT ?= 8000
+MODEL_VERSION ?= 0.0.0-dev
 
 # Stages run `python -m churn.<stage>` from this checkout's sources, whichever
 # virtualenv provides the dependencies.
 export PATH := $(BIN):$(PATH)
 export PYTHONPATH := $(CURDIR)/src
 
-.PHONY: help install repro test lint format dag metrics plots clean
+.PHONY: help install repro test lint format dag metrics plots package serve clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -53,5 +55,11 @@ metrics: $(STAMP) ## show metrics, and their change against main
 plots: $(STAMP) ## render the plots to dvc_plots/index.html
 	dvc plots show
 
+package: $(STAMP) ## check the release floor and build the model package in dist/ (MODEL_VERSION=1.2.0)
+	python -m churn.package --version $(MODEL_VERSION)
+
+serve: $(STAMP) ## serve this checkout's model on 127.0.0.1 (PORT=8000)
+	python -m churn.serve --port $(PORT)
+
 clean: ## remove the virtualenv and caches (not the DVC cache)
-	rm -rf $(VENV) .pytest_cache .ruff_cache dvc_plots
+	rm -rf $(VENV) .pytest_cache .ruff_cache dvc_plots dist

@@ -16,6 +16,11 @@ COMMANDS = {
     "train": "churn.train",
     "evaluate": "churn.evaluate",
     "expectations": "churn.expectations",
+    "package": "churn.package",
+    "serve": "churn.serve",
+    "smoke": "churn.smoke",
+    "predict": "churn.predict",
+    "schema": "churn.schema",
 }
 
 
