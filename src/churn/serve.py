@@ -16,6 +16,7 @@ the data contract (`churn.schema`); any request that breaks it gets a 422 whose
 
 import argparse
 import logging
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -90,6 +91,8 @@ def describe(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
         value = error.get("input")
         scalar = value is None or isinstance(value, bool | int | float | str)
         if scalar and kind not in ("missing", "json_invalid"):
+            if isinstance(value, float) and not math.isfinite(value):
+                value = str(value)  # JSON has no NaN or infinity to echo it with
             entry["input"] = value[:80] if isinstance(value, str) else value
         out.append(entry)
     return out

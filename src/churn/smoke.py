@@ -140,6 +140,8 @@ def running(
             proc.kill()
             proc.wait()
         reader.join(timeout=5)
+        if proc.stderr is not None:
+            proc.stderr.close()
 
 
 def check(url: str, pkg: package.Package) -> list[str]:
