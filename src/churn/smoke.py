@@ -126,11 +126,12 @@ def running(
     reader.daemon = True
     reader.start()
     try:
-        if not found.wait(timeout) or proc.poll() is not None:
+        found.wait(timeout)
+        match = next((m for line in lines if (m := _LISTENING.search(line))), None)
+        if match is None or proc.poll() is not None:
             raise SmokeError(
                 f"the service did not start within {timeout}s:\n" + "\n".join(lines)
             )
-        match = next(m for line in lines if (m := _LISTENING.search(line)))
         yield Service(proc, f"http://{match.group(1)}:{match.group(2)}", lines)
     finally:
         proc.terminate()

@@ -230,3 +230,14 @@ def test_smoke_check_passes_on_a_good_service(
     service: smoke.Service, built: Path
 ) -> None:
     assert smoke.check(service.url, package.load(built)) == []
+
+
+def test_smoke_check_catches_a_service_with_another_model(
+    service: smoke.Service, tmp_path: Path
+) -> None:
+    other = package.load(
+        build_package(tmp_path, fitted("hist_gradient_boosting"), version="1.0.0")
+    )
+    problems = smoke.check(service.url, other)
+    assert any(p.startswith("GET /model") for p in problems)
+    assert any(p.startswith("POST /predict: served") for p in problems)
