@@ -12,6 +12,7 @@ paths to the same probabilities, to 1e-9.
 from __future__ import annotations
 
 import logging
+import operator
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -99,12 +100,6 @@ def _compile_features(features: ColumnTransformer) -> tuple[list[Any], int]:
     return blocks, start
 
 
-def _fill_unbilled(value: Any) -> float:
-    # `prepare.clean` gives a not-yet-billed customer (the only one allowed a blank
-    # total, see churn.schema) total charges of 0.
-    return 0.0 if value is None else float(value)
-
-
 class Scorer:
     """Probability of churn for rows shaped like `churn.schema.Customer`."""
 
@@ -126,23 +121,60 @@ class Scorer:
         if isinstance(estimator, LogisticRegression):
             self._linear = (estimator.coef_[0].copy(), float(estimator.intercept_[0]))
         self.estimator = estimator
+        self._inputs = tuple(col for block in self.blocks for col in block.columns)
+        if len(self._inputs) < 2:
+            raise NotCompilable("fewer than two input columns")
+        self._pick = operator.itemgetter(*self._inputs)
 
     def encode(self, rows: Sequence[Row]) -> np.ndarray:
         """The feature matrix the fitted ColumnTransformer would produce."""
-        out = np.zeros((len(rows), self.width))
+        n = len(rows)
+        if n == 1:
+            return self._encode_one(rows[0])
+        out = np.zeros((n, self.width))
+        if n == 0:
+            return out
+        # One pass over the rows, then whole columns at a time.
+        values = zip(*map(self._pick, rows), strict=True)
+        columns = dict(zip(self._inputs, values, strict=True))
+        everyone = np.arange(n)
         for block in self.blocks:
             if isinstance(block, _Numbers):
+                stop = block.start + len(block.columns)
                 for j, col in enumerate(block.columns):
-                    values = [_fill_unbilled(row[col]) for row in rows]
-                    out[:, block.start + j] = values
-                out[:, block.start : block.start + len(block.columns)] -= block.mean
-                out[:, block.start : block.start + len(block.columns)] /= block.scale
+                    out[:, block.start + j] = np.array(columns[col], dtype=float)
+                # A blank (None, so NaN by now) is allowed only for a not-yet-billed
+                # customer's total charges (churn.schema), which `prepare.clean`
+                # sets to 0.
+                np.nan_to_num(out[:, block.start : stop], copy=False, nan=0.0)
+                out[:, block.start : stop] -= block.mean
+                out[:, block.start : stop] /= block.scale
                 continue
             for col, positions in zip(block.columns, block.positions, strict=True):
-                for i, row in enumerate(rows):
-                    position = positions.get(row[col])
-                    if position is not None:
-                        out[i, position] = 1.0
+                codes = np.fromiter(
+                    (positions.get(v, -1) for v in columns[col]), dtype=np.intp, count=n
+                )
+                known = codes >= 0
+                out[everyone[known], codes[known]] = 1.0
+        return out
+
+    def _encode_one(self, row: Row) -> np.ndarray:
+        # The same arithmetic as `encode` for one row, without the column set-up
+        # that only pays off for batches.
+        out = np.zeros((1, self.width))
+        x = out[0]
+        for block in self.blocks:
+            if isinstance(block, _Numbers):
+                values = np.array([row[col] for col in block.columns], dtype=float)
+                np.nan_to_num(values, copy=False, nan=0.0)
+                values -= block.mean
+                values /= block.scale
+                x[block.start : block.start + len(block.columns)] = values
+                continue
+            for col, positions in zip(block.columns, block.positions, strict=True):
+                position = positions.get(row[col])
+                if position is not None:
+                    x[position] = 1.0
         return out
 
     def proba(self, rows: Sequence[Row]) -> np.ndarray:

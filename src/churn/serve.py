@@ -176,7 +176,8 @@ def create_app(pkg: package.Package, *, max_batch: int | None = None) -> FastAPI
     async def predict(body: PredictRequest) -> JSONResponse:  # type: ignore[valid-type]
         """Churn probability for each customer, in request order."""
         customers = body.customers  # type: ignore[attr-defined]
-        proba = score.proba([dict(c) for c in customers]).tolist()
+        # A model's __dict__ holds exactly its fields; dict(model) is far slower.
+        proba = score.proba([c.__dict__ for c in customers]).tolist()
         predictions = [
             {
                 "customer_id": c.customer_id,
