@@ -118,6 +118,13 @@ def floor_failures(metrics: dict[str, float], floor: dict[str, float]) -> list[s
     return failures
 
 
+def check_floor(metrics: dict[str, float], params: dict[str, Any]) -> None:
+    """Raise `BelowFloorError` if `metrics` miss the floor set in `params`."""
+    failures = floor_failures(metrics, floor_from(params))
+    if failures:
+        raise BelowFloorError("; ".join(failures) + " (release.min_* in params.yaml)")
+
+
 def floor_from(params: dict[str, Any]) -> dict[str, float]:
     """The floor in `params.yaml`: `release.min_<metric>` keys, e.g. min_roc_auc."""
     release = params.get("release") or {}
@@ -290,9 +297,7 @@ def build(
     metrics miss the release floor in `params`.
     """
     check_version(version)
-    failures = floor_failures(metrics, floor_from(params))
-    if failures:
-        raise BelowFloorError("; ".join(failures) + " (release.min_* in params.yaml)")
+    check_floor(metrics, params)
     if not model_file.is_file():
         raise PackageError(f"{model_file}: no model; run `make repro` first")
     folder = out / f"{NAME}-{version}"
@@ -437,6 +442,10 @@ def build_from_workspace(
     """Package the model the pipeline produced in this checkout."""
     if not enforce_floor:
         params = {k: v for k, v in params.items() if k != "release"}
+    # The metrics are committed, so a model below the floor is refused even before
+    # the pipeline has produced anything else.
+    metrics = _read_json(config.MODEL_METRICS)
+    check_floor(metrics, params)
     for needed in (
         config.MODEL_FILE,
         config.MODEL_METRICS,
@@ -452,7 +461,7 @@ def build_from_workspace(
         version=version,
         model_file=config.MODEL_FILE,
         params=params,
-        metrics=_read_json(config.MODEL_METRICS),
+        metrics=metrics,
         lock=lock,
         validation=_read_json(config.VALIDATION_METRICS),
         customers=pick_examples(

@@ -109,7 +109,7 @@ def summary(details: list[dict[str, Any]]) -> str:
 
 
 async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)
+    errors = list(exc.errors()) if isinstance(exc, RequestValidationError) else []
     media = request.headers.get("content-type", "").split(";")[0].strip()
     if media and media != "application/json" and not media.endswith("+json"):
         return JSONResponse(
@@ -119,7 +119,7 @@ async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:
                 f"not {media}"
             },
         )
-    details = describe(list(exc.errors()))
+    details = describe(errors)
     return JSONResponse(
         status_code=422,
         content={"message": summary(details), "detail": details},

@@ -2,6 +2,8 @@
 
 import hashlib
 import json
+import logging
+import re
 import tarfile
 import zipfile
 from pathlib import Path
@@ -178,3 +180,21 @@ def test_versions_must_be_semantic() -> None:
         package.check_version("v1.2")
     with pytest.raises(ValueError, match="unknown bump"):
         package.next_version(["churn-model@v1.0.0"], "huge")
+
+
+def test_package_command_refuses_a_model_below_the_floor(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.ERROR):
+        code = package.main(["--min-roc-auc", "0.99", "--out", str(tmp_path)])
+    assert code == 1
+    assert re.search(r"roc_auc [\d.]+ is below the release floor 0.99", caplog.text)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_package_command_prints_the_next_version(
+    capsys: pytest.CaptureFixture,
+) -> None:
+    tags = (package.git("tag", "--list", "churn-model@v*") or "").split()
+    assert package.main(["--next-version", "--bump", "patch"]) == 0
+    assert capsys.readouterr().out == package.next_version(tags, "patch") + "\n"

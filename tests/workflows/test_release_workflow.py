@@ -113,6 +113,25 @@ def _job_venv(tmp: Path) -> Path:
     return venv
 
 
+_NOT_INHERITED = {
+    "CHURN_ROOT",
+    "PYTHONPATH",
+    "VENV",
+    "MAKEFLAGS",
+    "MFLAGS",
+    "MAKELEVEL",
+    "MAKEOVERRIDES",
+}
+
+
+def _editable_installs() -> dict[str, str]:
+    """The editable-install path files of the virtualenv running the tests."""
+    site = [Path(p) for p in sys.path if p.endswith("site-packages")]
+    return {
+        str(pth): pth.read_text() for s in site for pth in s.glob("__editable__*.pth")
+    }
+
+
 def _git(repo: Path, *args: str) -> str:
     proc = subprocess.run(
         ["git", *args], cwd=repo, capture_output=True, text=True, check=True
@@ -168,10 +187,15 @@ def act_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
         "--env",
         "GIT_PAGER=cat",
     ]
-    env = {k: v for k, v in os.environ.items() if k not in ("CHURN_ROOT", "PYTHONPATH")}
+    # Steps see this environment. Under `make test`, MAKEFLAGS carries the outer
+    # make's `VENV=...`, which would beat the job's VENV and send `make install`
+    # into the virtualenv running the tests: drop make's variables, and ours.
+    env = {k: v for k, v in os.environ.items() if k not in _NOT_INHERITED}
+    before = _editable_installs()
     proc = subprocess.run(
         cmd, cwd=repo, env=env, capture_output=True, text=True, timeout=1200
     )
+    assert _editable_installs() == before, "the job re-installed the test virtualenv"
     return {
         "proc": proc,
         "output": proc.stdout + proc.stderr,
