@@ -12,8 +12,9 @@ writes `dist/churn-model-1.2.0/` and the same files as `dist/churn-model-1.2.0.t
     model_card.md/.json  the pipeline's model card, or a minimal one built here
 
 `load` refuses a package whose model file does not hash to the recorded SHA-256.
-`churn package --next-version` prints the next release version from the git tags
-(`churn-model@v1.2.0`, the form GTO reads).
+`churn package --release-plan` prints the next release version from the git tags
+(`churn-model@v1.2.0`, the form GTO reads) and whether the model changed since the
+last one.
 """
 
 from __future__ import annotations
@@ -94,6 +95,34 @@ def next_version(tags: list[str], bump: str = "minor") -> str:
     if bump == "patch":
         return f"{major}.{minor}.{patch + 1}"
     raise ValueError(f"unknown bump {bump!r}; choose major, minor or patch")
+
+
+def latest_tag(tags: list[str]) -> str | None:
+    """The highest `churn-model@vX.Y.Z` tag in `tags`, if any."""
+    found = [
+        (tuple(int(x) for x in m.groups()), t) for t in tags if (m := _TAG.match(t))
+    ]
+    return max(found)[1] if found else None
+
+
+def release_plan(tags: dict[str, str], sha256: str, bump: str) -> dict[str, str]:
+    """What the release workflow does next, from the tags and their messages.
+
+    The workflow writes a `model.skops sha256 <hex>` line into each tag's message;
+    `changed` is "false" when the latest release already holds a model with this
+    SHA-256 (a merge that changed only docs or tests): nothing new to release.
+    """
+    latest = latest_tag(list(tags))
+    released = re.search(
+        rf"{re.escape(MODEL)} sha256 ([0-9a-f]{{64}})", tags.get(latest or "", "")
+    )
+    version = next_version(list(tags), bump)
+    return {
+        "version": version,
+        "tag": tag_for(version),
+        "sha256": sha256,
+        "changed": "false" if released and released.group(1) == sha256 else "true",
+    }
 
 
 def check_version(version: str) -> str:
@@ -485,16 +514,22 @@ def main(argv: list[str] | None = None) -> int:
         help="release floor for ROC AUC (default: release.min_roc_auc in params.yaml)",
     )
     parser.add_argument(
-        "--next-version",
+        "--release-plan",
         action="store_true",
-        help="print the version after the highest churn-model@v* tag, and exit",
+        help="print version=, tag=, sha256= and changed= lines for the release "
+        "workflow (from the churn-model@v* tags and models/model.skops), and exit",
     )
     parser.add_argument("--bump", choices=["major", "minor", "patch"], default="minor")
     args = parser.parse_args(argv)
     config.setup_logging()
-    if args.next_version:
-        tags = (git("tag", "--list", f"{NAME}@v*") or "").split()
-        sys.stdout.write(next_version(tags, args.bump) + "\n")
+    if args.release_plan:
+        if not config.MODEL_FILE.is_file():
+            log.error("%s: no model; run `make repro` first", config.MODEL_FILE)
+            return 1
+        names = (git("tag", "--list", f"{NAME}@v*") or "").split()
+        tags = {t: git("tag", "--list", "--format=%(contents)", t) or "" for t in names}
+        plan = release_plan(tags, model_io.sha256(config.MODEL_FILE), args.bump)
+        sys.stdout.write("".join(f"{k}={v}\n" for k, v in plan.items()))
         return 0
     params = config.load_params()
     if args.min_roc_auc is not None:

@@ -192,9 +192,64 @@ def test_package_command_refuses_a_model_below_the_floor(
     assert list(tmp_path.iterdir()) == []
 
 
-def test_package_command_prints_the_next_version(
-    capsys: pytest.CaptureFixture,
+SHA = "ab" * 32
+
+
+@pytest.mark.parametrize(
+    ("tags", "changed", "version"),
+    [
+        ({}, "true", "1.0.0"),
+        (
+            {"churn-model@v1.2.0": f"Registering\n\nmodel.skops sha256 {SHA}"},
+            "false",
+            "1.3.0",
+        ),
+        (
+            {"churn-model@v1.2.0": f"Registering\n\nmodel.skops sha256 {'cd' * 32}"},
+            "true",
+            "1.3.0",
+        ),
+        ({"churn-model@v1.2.0": "an old tag without a hash"}, "true", "1.3.0"),
+        (
+            {
+                "churn-model@v1.1.0": f"model.skops sha256 {SHA}",
+                "churn-model@v1.2.0": "a newer model",
+            },
+            "true",
+            "1.3.0",
+        ),
+    ],
+)
+def test_release_plan(tags: dict, changed: str, version: str) -> None:
+    plan = package.release_plan(tags, SHA, "minor")
+    assert plan == {
+        "version": version,
+        "tag": f"churn-model@v{version}",
+        "sha256": SHA,
+        "changed": changed,
+    }
+
+
+def test_latest_tag_compares_versions_not_text() -> None:
+    tags = ["churn-model@v1.9.0", "churn-model@v1.10.0", "other@v9.0.0"]
+    assert package.latest_tag(tags) == "churn-model@v1.10.0"
+    assert package.latest_tag(["v1.0.0"]) is None
+
+
+def test_release_plan_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:
-    tags = (package.git("tag", "--list", "churn-model@v*") or "").split()
-    assert package.main(["--next-version", "--bump", "patch"]) == 0
-    assert capsys.readouterr().out == package.next_version(tags, "patch") + "\n"
+    model = tmp_path / "model.skops"
+    model_io.save(fitted(), model)
+    monkeypatch.setattr(package.config, "MODEL_FILE", model)
+    assert package.main(["--release-plan", "--bump", "patch"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split("=")[0] for line in lines] == [
+        "version",
+        "tag",
+        "sha256",
+        "changed",
+    ]
+    assert f"sha256={model_io.sha256(model)}" in lines
+    monkeypatch.setattr(package.config, "MODEL_FILE", tmp_path / "missing.skops")
+    assert package.main(["--release-plan"]) == 1

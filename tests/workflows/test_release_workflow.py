@@ -139,27 +139,13 @@ def _git(repo: Path, *args: str) -> str:
     return proc.stdout.strip()
 
 
-@pytest.fixture(scope="module")
-def act_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """One run of the release workflow under act, and what it left behind."""
-    tmp = tmp_path_factory.mktemp("release")
-    repo = clone(tmp / "repo")
-    _git(repo, "checkout", "-q", "-B", "main")
-    # An earlier release, so the version comes from the tags: 1.2.0 -> 1.3.0.
-    _git(repo, "tag", "-a", "churn-model@v1.2.0", "-m", "an earlier release")
-    origin = tmp / "origin.git"
-    _git(tmp, "clone", "-q", "--bare", str(repo), str(origin))
-    _git(repo, "remote", "set-url", "origin", str(origin))
-    record = tmp / "published"
-    record.mkdir()
-    fake_bin = tmp / "fake-bin"
-    fake_bin.mkdir()
-    gh = fake_bin / "gh"
-    gh.write_text(FAKE_GH.format(record=record))
-    gh.chmod(0o755)
+def _act(repo: Path, tmp: Path, fake_bin: Path) -> subprocess.CompletedProcess:
+    """Run the release workflow under act for a push to main of `repo`."""
     event = tmp / "event.json"
     event.write_text(json.dumps({"ref": "refs/heads/main"}))
-    venv = _job_venv(tmp)
+    venv = tmp / "job-venv"
+    if not venv.exists():
+        _job_venv(tmp)
     mapped = []
     for action, ref, _ in _uses():
         if action == "actions/checkout":
@@ -196,12 +182,50 @@ def act_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
         cmd, cwd=repo, env=env, capture_output=True, text=True, timeout=1200
     )
     assert _editable_installs() == before, "the job re-installed the test virtualenv"
+    return proc
+
+
+@pytest.fixture(scope="module")
+def act_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """One run of the release workflow under act, and what it left behind."""
+    tmp = tmp_path_factory.mktemp("release")
+    repo = clone(tmp / "repo")
+    _git(repo, "checkout", "-q", "-B", "main")
+    # An earlier release, so the version comes from the tags: 1.2.0 -> 1.3.0.
+    _git(repo, "tag", "-a", "churn-model@v1.2.0", "-m", "an earlier release")
+    origin = tmp / "origin.git"
+    _git(tmp, "clone", "-q", "--bare", str(repo), str(origin))
+    _git(repo, "remote", "set-url", "origin", str(origin))
+    record = tmp / "published"
+    record.mkdir()
+    fake_bin = tmp / "fake-bin"
+    fake_bin.mkdir()
+    gh = fake_bin / "gh"
+    gh.write_text(FAKE_GH.format(record=record))
+    gh.chmod(0o755)
+    proc = _act(repo, tmp, fake_bin)
     return {
         "proc": proc,
         "output": proc.stdout + proc.stderr,
         "repo": repo,
         "origin": origin,
         "record": record,
+        "tmp": tmp,
+        "fake_bin": fake_bin,
+    }
+
+
+@pytest.fixture(scope="module")
+def act_rerun(act_run: dict) -> dict:
+    """The workflow again on the same commit, now that 1.3.0 holds its model."""
+    repo, record = act_run["repo"], act_run["record"]
+    _git(repo, "fetch", "-q", "--tags", "origin")
+    calls = (record / "calls.txt").read_text()
+    proc = _act(repo, act_run["tmp"], act_run["fake_bin"])
+    return {
+        "proc": proc,
+        "output": proc.stdout + proc.stderr,
+        "new_calls": (record / "calls.txt").read_text()[len(calls) :],
     }
 
 
@@ -225,7 +249,12 @@ def test_version_tag_is_pushed_as_gto_reads_it(act_run: dict) -> None:
     message = _git(
         origin, "tag", "--list", "--format=%(contents)", "churn-model@v1.3.0"
     )
-    assert message == "Registering artifact churn-model version v1.3.0"
+    manifest = package.load(act_run["record"] / "churn-model-1.3.0.tar.gz").manifest
+    assert message.splitlines() == [
+        "Registering artifact churn-model version v1.3.0",
+        "",
+        f"model.skops sha256 {manifest['model']['sha256']}",
+    ]
 
 
 @pytest.mark.slow
@@ -248,3 +277,16 @@ def test_publishing_received_the_package_card_and_metrics(act_run: dict) -> None
     committed = json.loads((ROOT / "metrics" / "metrics.json").read_text())
     assert json.loads((record / "metrics.json").read_text()) == committed
     assert "churn-model 1.3.0" in (record / "model_card.md").read_text()
+
+
+@pytest.mark.slow
+def test_an_unchanged_model_is_checked_but_not_released_again(
+    act_run: dict, act_rerun: dict
+) -> None:
+    output = act_rerun["output"]
+    assert act_rerun["proc"].returncode == 0, output[-6000:]
+    assert "changed=false" in output
+    assert "smoke test passed: churn-model 1.4.0" in output
+    assert act_rerun["new_calls"] == "", "nothing may be published"
+    tags = _git(act_run["origin"], "tag", "--list", "churn-model@v*").split()
+    assert tags == ["churn-model@v1.2.0", "churn-model@v1.3.0"]
