@@ -11,6 +11,7 @@ paths to the same probabilities, to 1e-9.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import operator
 from collections.abc import Mapping, Sequence
@@ -151,8 +152,10 @@ class Scorer:
                 out[:, block.start : stop] /= block.scale
                 continue
             for col, positions in zip(block.columns, block.positions, strict=True):
-                codes = np.fromiter(
-                    (positions.get(v, -1) for v in columns[col]), dtype=np.intp, count=n
+                # map() keeps the per-value lookup in C; -1 marks an unknown level.
+                codes = np.array(
+                    list(map(positions.get, columns[col], itertools.repeat(-1, n))),
+                    dtype=np.intp,
                 )
                 known = codes >= 0
                 out[everyone[known], codes[known]] = 1.0
