@@ -15,11 +15,12 @@ MODEL_VERSION ?= 0.0.0-dev
 export PATH := $(BIN):$(PATH)
 export PYTHONPATH := $(CURDIR)/src
 
-.PHONY: help install repro test lint format dag metrics plots package serve clean
+.PHONY: help install repro test lint format dag metrics plots clean \
+	report gate lint-workflows act-train pull push bench bench-tiny package serve
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
-		awk 'BEGIN {FS = ":.*## "}; {printf "  make %-12s %s\n", $$1, $$2}'
+		awk 'BEGIN {FS = ":.*## "}; {printf "  make %-15s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required") if sys.version_info < (3, 11) else None'
@@ -55,6 +56,30 @@ metrics: $(STAMP) ## show metrics, and their change against main
 plots: $(STAMP) ## render the plots to dvc_plots/index.html
 	dvc plots show
 
+# The revision a pull request is compared with (CI passes origin/<base branch>).
+BASE ?= main
+
+report: $(STAMP) ## write report.md (+ report-plots/): this checkout against BASE
+	python -m churn.report --base $(BASE) --out report.md
+
+gate: $(STAMP) ## the quality gate against BASE; exits 1 when the model got worse
+	python -m churn.gate --base $(BASE)
+
+lint-workflows: $(STAMP) ## actionlint and zizmor (offline) on .github/workflows
+	actionlint
+	zizmor --offline .github/workflows
+
+act-train: $(STAMP) ## run the train workflow with act on a PR setting PARAM=key=value
+	python tests/workflows/actrun.py --venv $(abspath $(VENV)) \
+		$(foreach p,$(PARAM),--param $(p)) $(if $(WORK),--work $(WORK)) \
+		$(if $(FORK),--fork)
+
+pull: $(STAMP) ## fetch data and models from the DVC remote (.dvc/config)
+	dvc pull --allow-missing
+
+push: $(STAMP) ## send data and models to the DVC remote
+	dvc push
+
 package: $(STAMP) ## check the release floor and build the model package in dist/ (MODEL_VERSION=1.2.0)
 	python -m churn.package --version $(MODEL_VERSION)
 
@@ -63,3 +88,11 @@ serve: $(STAMP) ## serve this checkout's model on 127.0.0.1 (PORT=8000)
 
 clean: ## remove the virtualenv and caches (not the DVC cache)
 	rm -rf $(VENV) .pytest_cache .ruff_cache dvc_plots dist
+
+BENCH_OUT ?= benchmarks/.work/tiny
+
+bench: $(STAMP) ## benchmark the pipeline: bundled, 100k, 1M rows (~10 min); writes benchmarks/RESULTS.md
+	python benchmarks/run.py
+
+bench-tiny: $(STAMP) ## the benchmark at small sizes, one repetition; writes to benchmarks/.work/tiny (BENCH_OUT=...)
+	python benchmarks/run.py --tiny --out $(BENCH_OUT)

@@ -16,6 +16,8 @@ COMMANDS = {
     "train": "churn.train",
     "evaluate": "churn.evaluate",
     "expectations": "churn.expectations",
+    "report": "churn.report",
+    "gate": "churn.gate",
     "package": "churn.package",
     "serve": "churn.serve",
     "smoke": "churn.smoke",

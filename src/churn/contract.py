@@ -116,7 +116,7 @@ COLUMNS: tuple[Column, ...] = (
     Column(
         "total_charges",
         "number",
-        "lifetime bill; blank only for customers who have not been billed yet",
+        "lifetime bill in dollars; blank only before the first bill",
         minimum=10.0,
         maximum=10_000.0,
         nullable=True,
@@ -126,6 +126,7 @@ COLUMNS: tuple[Column, ...] = (
 ID = "customer_id"
 TARGET = "churn"
 POSITIVE = "Yes"
+NEGATIVE = "No"
 
 #: A batch smaller than this cannot train or evaluate anything meaningful.
 MIN_ROWS = 1000
@@ -135,6 +136,8 @@ CHURN_SHARE = (0.15, 0.40)
 #: `total_charges` is about `monthly_charges * tenure`; prices change over a customer's
 #: life (the source ranges from 0.69 to 1.57), so allow a generous factor.
 TOTAL_CHARGES_RATIO = (0.5, 2.0)
+#: The columns of that rule: total, monthly price, months.
+TOTAL_CHARGES_TERMS = ("total_charges", "monthly_charges", "tenure")
 
 
 def column(name: str) -> Column:

@@ -15,7 +15,7 @@ from sklearn.calibration import calibration_curve
 from sklearn.inspection import permutation_importance
 from sklearn.pipeline import Pipeline
 
-from churn import config, contract, model_io
+from churn import config, contract, model_io, slices
 
 log = logging.getLogger(__name__)
 
@@ -141,9 +141,10 @@ def main(argv: list[str] | None = None) -> int:
     argparse.ArgumentParser(prog="churn evaluate", description=__doc__).parse_args(argv)
     config.setup_logging()
     params = config.load_params()
+    test = pd.read_parquet(config.TEST_DATA)
     out = evaluate(
         model_io.load(config.MODEL_FILE),
-        pd.read_parquet(config.TEST_DATA),
+        test,
         params=params["evaluate"],
         seed=params["seed"],
     )
@@ -152,6 +153,14 @@ def main(argv: list[str] | None = None) -> int:
         _dump(config.PLOTS_DIR / f"{name}.json", out[name])
     out["confusion"].to_csv(config.PLOTS_DIR / "confusion.csv", index=False)
     out["predictions"].to_csv(config.PREDICTIONS, index=False)
+    preds = out["predictions"]
+    by_slice = slices.slices(
+        slices.labels(test),
+        preds["label"].to_numpy(),
+        preds["score"].to_numpy(),
+        threshold=params["evaluate"]["threshold"],
+    )
+    _dump(slices.SLICES_FILE, by_slice)
     log.info("test metrics: %s", out["metrics"])
     return 0
 

@@ -22,7 +22,27 @@ EXAMPLES = 5
 
 
 class IngestError(ValueError):
-    """A batch that cannot be read into the contract's schema."""
+    """A batch that cannot be read into the contract's schema.
+
+    Besides the message, it names the `rule` that was broken, the `column` it
+    concerns (None for the whole file) and a few offending `examples`, so that
+    `validate` can report it like any failed expectation.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        rule: str,
+        column: str | None = None,
+        count: int | None = None,
+        examples: tuple = (),
+    ) -> None:
+        super().__init__(message)
+        self.rule = rule
+        self.column = column
+        self.count = count
+        self.examples = examples
 
 
 def _examples(values: pd.Series) -> str:
@@ -32,19 +52,24 @@ def _examples(values: pd.Series) -> str:
 def read_csv_text(path: Path) -> pd.DataFrame:
     """Read `path` as a table of strings, turning pandas' errors into `IngestError`."""
     if not path.is_file():
-        raise IngestError(f"{path}: file not found")
+        raise IngestError(f"{path}: file not found", rule="file exists")
     if path.stat().st_size == 0:
-        raise IngestError(f"{path}: the file is empty (0 bytes)")
+        raise IngestError(f"{path}: the file is empty (0 bytes)", rule="not empty")
     try:
         # utf-8-sig accepts the byte-order mark that spreadsheet exports add.
         return pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
+        bad = exc.object[exc.start : exc.start + 1]
         raise IngestError(
-            f"{path}: not UTF-8 text (byte {exc.object[exc.start : exc.start + 1]!r} "
-            f"at offset {exc.start}); re-save the file as UTF-8"
+            f"{path}: not UTF-8 text (byte {bad!r} at offset {exc.start}); "
+            "re-save the file as UTF-8",
+            rule="UTF-8 encoding",
+            examples=(repr(bad),),
         ) from None
     except pd.errors.ParserError as exc:
-        raise IngestError(f"{path}: not a well-formed CSV file: {exc}") from None
+        raise IngestError(
+            f"{path}: not a well-formed CSV file: {exc}", rule="well-formed CSV"
+        ) from None
 
 
 def check_columns(raw: pd.DataFrame, source: str) -> None:
@@ -56,7 +81,9 @@ def check_columns(raw: pd.DataFrame, source: str) -> None:
     if len(actual) == 1 and any(sep in actual[0] for sep in ";\t|"):
         raise IngestError(
             f"{source}: found one column {actual[0][:60]!r}...; the file does not look "
-            "comma-separated (is it ';' or tab separated?)"
+            "comma-separated (is it ';' or tab separated?)",
+            rule="comma-separated",
+            examples=(actual[0][:60],),
         )
     missing = [c for c in expected if c not in actual]
     extra = [c for c in actual if c not in expected]
@@ -66,8 +93,18 @@ def check_columns(raw: pd.DataFrame, source: str) -> None:
             parts.append(f"missing column(s) {missing}")
         if extra:
             parts.append(f"unexpected column(s) {extra}")
-        raise IngestError(f"{source}: {'; '.join(parts)}")
-    raise IngestError(f"{source}: columns are out of order; expected {expected}")
+        raise IngestError(
+            f"{source}: {'; '.join(parts)}",
+            rule="exact column set",
+            column=", ".join(missing + extra),
+            count=len(missing + extra),
+            examples=tuple(missing + extra),
+        )
+    raise IngestError(
+        f"{source}: columns are out of order; expected {expected}",
+        rule="column order",
+        examples=tuple(actual),
+    )
 
 
 def to_typed(raw: pd.DataFrame, source: str = "<batch>") -> pd.DataFrame:
@@ -78,7 +115,9 @@ def to_typed(raw: pd.DataFrame, source: str = "<batch>") -> pd.DataFrame:
     """
     check_columns(raw, source)
     if raw.empty:
-        raise IngestError(f"{source}: the file has a header but no rows")
+        raise IngestError(
+            f"{source}: the file has a header but no rows", rule="has rows"
+        )
     out: dict[str, pd.Series] = {}
     for col in contract.COLUMNS:
         text = raw[col.name].str.strip()
@@ -91,7 +130,11 @@ def to_typed(raw: pd.DataFrame, source: str = "<batch>") -> pd.DataFrame:
         if bad.any():
             raise IngestError(
                 f"{source}: column {col.name!r} must be numeric; {int(bad.sum())} "
-                f"value(s) are not, e.g. {_examples(raw.loc[bad, col.name])}"
+                f"value(s) are not, e.g. {_examples(raw.loc[bad, col.name])}",
+                rule="numeric",
+                column=col.name,
+                count=int(bad.sum()),
+                examples=tuple(raw.loc[bad, col.name].head(EXAMPLES).tolist()),
             )
         if col.dtype == "Int64":
             fractional = number.notna() & (number % 1 != 0)
@@ -99,7 +142,13 @@ def to_typed(raw: pd.DataFrame, source: str = "<batch>") -> pd.DataFrame:
                 raise IngestError(
                     f"{source}: column {col.name!r} must hold whole numbers; "
                     f"{int(fractional.sum())} value(s) do not, "
-                    f"e.g. {_examples(raw.loc[fractional, col.name])}"
+                    f"e.g. {_examples(raw.loc[fractional, col.name])}",
+                    rule="whole numbers",
+                    column=col.name,
+                    count=int(fractional.sum()),
+                    examples=tuple(
+                        raw.loc[fractional, col.name].head(EXAMPLES).tolist()
+                    ),
                 )
             out[col.name] = number.astype("Int64")
         else:
@@ -109,7 +158,11 @@ def to_typed(raw: pd.DataFrame, source: str = "<batch>") -> pd.DataFrame:
     if duplicated.any():
         raise IngestError(
             f"{source}: {int(duplicated.sum())} row(s) copy earlier rows exactly, "
-            f"e.g. {contract.ID} {_examples(table.loc[duplicated, contract.ID])}"
+            f"e.g. {contract.ID} {_examples(table.loc[duplicated, contract.ID])}",
+            rule="no duplicated rows",
+            column="(all columns)",
+            count=int(duplicated.sum()),
+            examples=tuple(table.loc[duplicated, contract.ID].head(EXAMPLES).tolist()),
         )
     return table
 

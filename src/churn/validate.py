@@ -21,14 +21,19 @@ from churn import config, expectations, ingest
 log = logging.getLogger(__name__)
 
 #: How many example values each failure quotes.
-EXAMPLES = 5
+EXAMPLES = expectations.EXAMPLES
+#: Widest example cell of the failure table, in characters.
+WIDTH = 100
+DATA_DOCS = config.REPORTS_DIR / "validation" / "data_docs" / "index.html"
 
 
 def summarize(result: dict[str, Any], rows: int) -> dict[str, Any]:
     """Condense a GX validation result (as JSON) into what a person needs to act.
 
-    Returns the counts and, for each failed expectation, its type, column, unexpected
-    count and share, up to five example values and the reason the rule exists.
+    Returns the counts and, for each failed expectation, its type, column(s), the
+    rule in words, unexpected count and share of the batch's rows, up to five
+    example values (or the observed value of a table-level check) and the reason
+    the rule exists.
     """
     failures = []
     for item in result["results"]:
@@ -39,20 +44,22 @@ def summarize(result: dict[str, Any], rows: int) -> dict[str, Any]:
         examples = res.get("partial_unexpected_list")
         if examples is None and "observed_value" in res:
             examples = [res["observed_value"]]
+        count = res.get("unexpected_count")
         failures.append(
             {
                 "expectation": cfg["type"],
-                "column": cfg["kwargs"].get("column", "(table)"),
-                "unexpected_count": res.get("unexpected_count"),
+                "column": _columns(cfg["kwargs"]),
+                "rule": rule_text(cfg["kwargs"]),
+                "unexpected_count": count,
                 "unexpected_share": (
-                    round(res["unexpected_percent"] / 100, 6)
-                    if res.get("unexpected_percent") is not None
-                    else None
+                    round(count / rows, 6) if count is not None and rows else None
                 ),
                 "examples": [_plain(v) for v in (examples or [])[:EXAMPLES]],
-                "why": (cfg.get("meta") or {}).get("why", ""),
+                "why": cfg.get("notes") or "",
             }
         )
+    # GX does not promise an order; sorting keeps reports stable from run to run.
+    failures.sort(key=lambda f: (f["column"], f["expectation"], f["rule"]))
     return {
         "success": not failures,
         "rows": rows,
@@ -62,26 +69,101 @@ def summarize(result: dict[str, Any], rows: int) -> dict[str, Any]:
     }
 
 
+def ingest_failure(exc: ingest.IngestError) -> dict[str, Any]:
+    """A summary, shaped like `summarize`'s, for a batch `ingest` cannot read."""
+    failure = {
+        "expectation": f"ingest: {exc.rule}",
+        "column": exc.column or "(file)",
+        "rule": exc.rule,
+        "unexpected_count": exc.count,
+        "unexpected_share": None,
+        "examples": [_plain(v) for v in exc.examples[:EXAMPLES]],
+        "why": str(exc),
+    }
+    return {
+        "success": False,
+        "rows": 0,
+        "expectations": 0,
+        "failed": 1,
+        "failures": [failure],
+    }
+
+
+def _columns(kwargs: dict[str, Any]) -> str:
+    """The column an expectation checks, or its columns, or `(table)`."""
+    if "column" in kwargs:
+        return kwargs["column"]
+    if "column_list" in kwargs:
+        cols = kwargs["column_list"]
+        # The full column list of the schema check says nothing a person can use.
+        return "(table)" if len(cols) > 3 else ",".join(cols)
+    return "(table)"
+
+
+def rule_text(kwargs: dict[str, Any]) -> str:
+    """The parameters of an expectation as a short phrase, e.g. `0 <= x <= 72`."""
+    parts = []
+    low, high = kwargs.get("min_value"), kwargs.get("max_value")
+    if low is not None and high is not None:
+        parts.append(f"{low:g} <= x <= {high:g}")
+    elif low is not None:
+        parts.append(f">= {low:g}")
+    elif high is not None:
+        parts.append(f"<= {high:g}")
+    if "value_set" in kwargs:
+        parts.append("in {" + ", ".join(map(str, kwargs["value_set"])) + "}")
+    if "type_list" in kwargs:
+        parts.append("type " + " or ".join(kwargs["type_list"]))
+    if kwargs.get("mostly") not in (None, 1, 1.0):
+        parts.append(f"for at least {kwargs['mostly']:.0%} of rows")
+    condition = kwargs.get("row_condition")
+    if isinstance(condition, dict) and "operator" in condition:
+        name = condition["column"]["name"]
+        parts.append(f"where {name} {condition['operator']} {condition['parameter']}")
+    return " ".join(parts)
+
+
 def _plain(value: Any) -> Any:
     """A JSON-friendly version of an example value."""
     if isinstance(value, float | int | str | bool) or value is None:
         return value
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
     return str(value)
 
 
+def _show(value: Any) -> str:
+    """An example value as a person reads it: rows as `col=value`, text quoted."""
+    if isinstance(value, dict):
+        return " ".join(f"{k}={v!r}" for k, v in value.items())
+    if isinstance(value, list):
+        return "[" + ", ".join(map(str, value)) + "]"
+    return repr(value)
+
+
+def _examples_cell(examples: list[Any], width: int = WIDTH) -> str:
+    """Examples on one line, cut to `width`; the result JSON keeps them whole."""
+    sep = "; " if any(isinstance(v, dict) for v in examples) else ", "
+    text = sep.join(_show(v) for v in examples)
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
 def format_failures(summary: dict[str, Any]) -> str:
-    """A compact text table of the failed expectations."""
-    head = ("expectation", "column", "unexpected", "share", "examples")
+    """A compact text table of the failed expectations, then why each rule exists."""
+    head = ("#", "expectation", "column", "unexpected", "share", "examples")
     rows = [head]
-    for f in summary["failures"]:
+    for number, f in enumerate(summary["failures"], start=1):
         share = f["unexpected_share"]
         rows.append(
             (
+                str(number),
                 f["expectation"],
                 f["column"],
                 "" if f["unexpected_count"] is None else str(f["unexpected_count"]),
                 "" if share is None else f"{share:.2%}",
-                ", ".join(repr(v) for v in f["examples"]),
+                _examples_cell(f["examples"]),
             )
         )
     widths = [max(len(r[i]) for r in rows) for i in range(len(head) - 1)]
@@ -91,22 +173,47 @@ def format_failures(summary: dict[str, Any]) -> str:
         + r[-1]
         for r in rows
     ]
+    lines.append("rules and why they exist:")
+    for number, f in enumerate(summary["failures"], start=1):
+        rule = f" [{f['rule']}]" if f["rule"] else ""
+        lines.append(f"{number:>2}. {f['column']}{rule}: {f['why']}")
     return "\n".join(lines)
 
 
-def run_suite(table: pd.DataFrame, gx_root: Path = config.ROOT) -> dict[str, Any]:
-    """Run the committed checkpoint over `table`; return the result as JSON.
-
-    Also builds the Data Docs site configured in `gx/great_expectations.yml`.
-    """
+def _context(gx_root: Path) -> Any:
+    """The file-mode GX context under `gx_root`, with this project's rules loaded."""
     import great_expectations as gx
 
-    ctx = gx.get_context(mode="file", project_root_dir=str(gx_root))
+    from churn import gx_rules  # noqa: F401  (registers the custom expectation)
+
+    return gx.get_context(mode="file", project_root_dir=str(gx_root))
+
+
+def run_suite(table: pd.DataFrame, gx_root: Path | None = None) -> dict[str, Any]:
+    """Run the committed checkpoint over `table`; return the result as JSON.
+
+    Also stores the result and builds the Data Docs site configured in
+    `gx/great_expectations.yml`. `gx_root` defaults to the project root.
+    """
+    ctx = _context(gx_root or config.ROOT)
     checkpoint = ctx.checkpoints.get(expectations.CHECKPOINT)
     outcome = checkpoint.run(batch_parameters={"dataframe": table})
     ctx.build_data_docs()
     (run_result,) = outcome.run_results.values()
     return run_result.to_json_dict()
+
+
+def check_table(table: pd.DataFrame, gx_root: Path | None = None) -> dict[str, Any]:
+    """Validate an in-memory table against the suite; return the summary only.
+
+    Stores no result and builds no Data Docs: this is the call for code that
+    already holds a DataFrame (a benchmark, a notebook, a batch before it is saved).
+    """
+    ctx = _context(gx_root or config.ROOT)
+    definition = ctx.validation_definitions.get(expectations.SUITE)
+    batch = definition.batch_definition.get_batch(batch_parameters={"dataframe": table})
+    result = batch.validate(definition.suite, result_format=expectations.RESULT_FORMAT)
+    return summarize(result.to_json_dict(), rows=len(table))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -123,10 +230,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         table = ingest.read_batch(source)
     except ingest.IngestError as exc:
-        log.error("%s", exc)
-        summary = {"success": False, "rows": 0, "expectations": 0, "failed": 1}
-        summary["failures"] = [{"expectation": "ingest", "error": str(exc)}]
+        summary = ingest_failure(exc)
         _write(summary, {"ingest_error": str(exc)})
+        log.error(
+            "%s: batch rejected, it cannot be read into the contract's table\n"
+            "%s\nfull result: %s",
+            source,
+            format_failures(summary),
+            config.VALIDATION_RESULT,
+        )
         return 1
     log.info("validating %d rows against suite %r", len(table), expectations.SUITE)
     result = run_suite(table)
@@ -134,12 +246,15 @@ def main(argv: list[str] | None = None) -> int:
     _write(summary, result)
     if not summary["success"]:
         log.error(
-            "%s: %d of %d expectations failed:\n%s\nData Docs: %s",
+            "%s: batch rejected, %d of %d expectations failed on %d rows\n"
+            "%s\nfull result: %s\nData Docs: %s",
             source,
             summary["failed"],
             summary["expectations"],
+            summary["rows"],
             format_failures(summary),
-            config.REPORTS_DIR / "validation" / "data_docs" / "index.html",
+            config.VALIDATION_RESULT,
+            DATA_DOCS,
         )
         return 1
     log.info("all %d expectations passed", summary["expectations"])

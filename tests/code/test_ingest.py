@@ -30,33 +30,89 @@ def _rewrite(path: Path, edit) -> Path:
 
 
 @pytest.mark.parametrize(
-    ("edit", "message"),
+    ("edit", "message", "rule", "column"),
     [
-        (lambda t: "", "empty"),
-        (lambda t: t.splitlines()[0] + "\n", "header but no rows"),
-        (lambda t: t.replace(",", ";"), "comma-separated"),
-        (lambda t: t.replace("customer_id,churn,", "customer_id,"), "missing column"),
-        (lambda t: t.replace(",total_charges\n", ",total_charges,x\n"), "unexpected"),
-        (lambda t: t.replace(",29.85,29.85", ",29.85,abc"), "'total_charges' must be"),
-        (lambda t: t.replace("\n2,No,0,0,0,0,34,", "\n2,No,0,0,0,0,3.5,"), "whole"),
-        (lambda t: t + t.splitlines()[1] + "\n", "copy earlier rows"),
+        (lambda t: "", "empty", "not empty", None),
+        (lambda t: t.splitlines()[0] + "\n", "header but no rows", "has rows", None),
+        (lambda t: t.replace(",", ";"), "comma-separated", "comma-separated", None),
+        (lambda t: t.replace(",", "\t"), "tab separated", "comma-separated", None),
+        (
+            lambda t: t.replace("customer_id,churn,", "customer_id,"),
+            "missing column",
+            "exact column set",
+            "churn",
+        ),
+        (
+            lambda t: t.replace(",total_charges\n", ",total_charges,x\n"),
+            "unexpected",
+            "exact column set",
+            "x",
+        ),
+        (
+            lambda t: t.replace("customer_id,churn,", "churn,customer_id,", 1),
+            "out of order",
+            "column order",
+            None,
+        ),
+        (
+            lambda t: t.replace(",29.85,29.85", ",29.85,abc"),
+            "'total_charges' must be",
+            "numeric",
+            "total_charges",
+        ),
+        (
+            lambda t: t.replace("\n2,No,0,0,0,0,34,", "\n2,No,0,0,0,0,3.5,"),
+            "whole",
+            "whole numbers",
+            "tenure",
+        ),
+        (
+            lambda t: t + t.splitlines()[1] + "\n",
+            "copy earlier rows",
+            "no duplicated rows",
+            "(all columns)",
+        ),
+        (
+            lambda t: t.replace("\n3,Yes,", "\n3,Yes,,", 1),
+            "well-formed",
+            "well-formed CSV",
+            None,
+        ),
     ],
     ids=[
         "empty",
         "header-only",
         "semicolons",
+        "tabs",
         "missing-column",
         "extra-column",
+        "columns-out-of-order",
         "text-in-number",
         "fraction-in-integer",
         "duplicate-row",
+        "ragged-row",
     ],
 )
-def test_bad_files_raise_clear_errors(csv_copy: Path, edit, message: str) -> None:
+def test_bad_files_raise_clear_errors(
+    csv_copy: Path, edit, message: str, rule: str, column: str | None
+) -> None:
     _rewrite(csv_copy, edit)
     with pytest.raises(ingest.IngestError, match=message) as err:
         ingest.read_batch(csv_copy)
     assert str(csv_copy) in str(err.value)
+    assert (err.value.rule, err.value.column) == (rule, column)
+
+
+def test_numeric_error_quotes_the_offending_values(csv_copy: Path) -> None:
+    # Some tool wrote "n/a" where the price was; say how many and show a few.
+    price = ",Mailed check,20.2,"
+    count = csv_copy.read_text().count(price)
+    _rewrite(csv_copy, lambda t: t.replace(price, ",Mailed check,n/a,"))
+    with pytest.raises(ingest.IngestError) as err:
+        ingest.read_batch(csv_copy)
+    assert (err.value.column, err.value.count) == ("monthly_charges", count)
+    assert err.value.examples == ("n/a",) * ingest.EXAMPLES
+    assert f"{count} value(s) are not, e.g. 'n/a'" in str(err.value)
 
 
 def test_missing_file(tmp_path: Path) -> None:
@@ -64,10 +120,18 @@ def test_missing_file(tmp_path: Path) -> None:
         ingest.read_batch(tmp_path / "nope.csv")
 
 
-def test_wrong_encoding(csv_copy: Path) -> None:
-    csv_copy.write_bytes(csv_copy.read_text().encode("utf-16"))
-    with pytest.raises(ingest.IngestError, match="not UTF-8"):
+@pytest.mark.parametrize("encoding", ["utf-16", "latin-1"])
+def test_wrong_encoding(csv_copy: Path, encoding: str) -> None:
+    text = csv_copy.read_text().replace("Electronic check", "Électronic check")
+    csv_copy.write_bytes(text.encode(encoding))
+    with pytest.raises(ingest.IngestError, match="not UTF-8") as err:
         ingest.read_batch(csv_copy)
+    assert err.value.rule == "UTF-8 encoding"
+
+
+def test_byte_order_mark_is_accepted(csv_copy: Path) -> None:
+    csv_copy.write_bytes(csv_copy.read_text().encode("utf-8-sig"))
+    assert list(ingest.read_batch(csv_copy).columns) == contract.names()
 
 
 def test_entry_point_writes_parquet(csv_copy: Path, tmp_path: Path) -> None:

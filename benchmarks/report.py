@@ -1,0 +1,420 @@
+"""Render benchmark results (the dict `run.py` writes as JSON) as text and Markdown."""
+
+from __future__ import annotations
+
+from typing import Any
+
+Rows = list[list[str]]
+
+
+def _s(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def _mb(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.0f}"
+
+
+def _pct(value: float) -> str:
+    return f"{value:.1%}"
+
+
+def _label(size: dict[str, Any]) -> str:
+    name = f"{size['rows']:,}"
+    return f"{name} (bundled)" if size["size"] == "bundled" else name
+
+
+def _reference(results: dict[str, Any]) -> dict[str, Any]:
+    """The direct run that splits the cold run's stages: bundled data if measured."""
+    runs = results["scale"]
+    return next((s for s in runs if s["size"] == "bundled"), runs[0])
+
+
+def targets_rows(results: dict[str, Any]) -> tuple[list[str], Rows]:
+    """Each target, its figures and whether it was met."""
+    rows = [
+        [t["target"], t["value"], "met" if t["met"] else "MISSED"]
+        for t in results["targets"]
+    ]
+    return ["target", "measured", ""], rows
+
+
+def cold_rows(results: dict[str, Any]) -> tuple[list[str], Rows]:
+    """The cold run per stage, split into imports and work by the direct run."""
+    cold = results["cold"]
+    ref = _reference(results)
+    head = [
+        "stage",
+        "in dvc repro (s)",
+        f"direct run (s, {ref['rows']:,} rows)",
+        "CPU (s)",
+        "imports (s)",
+        "work (s)",
+        "peak memory (MB)",
+        "largest imports (s)",
+    ]
+    rows = [["DVC startup", _s(cold["startup_s"]), "", "", "", "", "", ""]]
+    for name, dvc_s in cold["stages_s"].items():
+        direct = ref["stages"].get(name)
+        if direct is None:
+            rows.append([name, _s(dvc_s), "-", "-", "-", "-", "-", ""])
+            continue
+        rows.append(
+            [
+                name,
+                _s(dvc_s),
+                _s(direct["wall_s"]),
+                _s(direct["cpu_s"]),
+                _s(direct["import_s"]),
+                _s(direct["work_s"]),
+                _mb(direct["peak_rss_mb"]),
+                ", ".join(f"{n} {t:.1f}" for n, t in direct.get("top_imports", [])),
+            ]
+        )
+    stages = [ref["stages"][n] for n in cold["stages_s"] if n in ref["stages"]]
+    imports = sum(s["import_s"] for s in stages)
+    work = sum(s["work_s"] for s in stages)
+    rows.append(
+        [
+            "total",
+            _s(cold["wall_s"]),
+            _s(sum(s["wall_s"] for s in stages)),
+            _s(sum(s["cpu_s"] for s in stages)),
+            _s(imports),
+            _s(work),
+            _mb(max((s["peak_rss_mb"] for s in stages), default=None)),
+            "",
+        ]
+    )
+    return head, rows
+
+
+def loop_rows(results: dict[str, Any]) -> tuple[list[str], Rows]:
+    """Cold, no-op, incremental and the one-process floor side by side."""
+    cold = results["cold"]
+    rows = [
+        [
+            cold["command"],
+            _s(cold["wall_s"]),
+            "100%",
+            _s(cold["cpu_s"]),
+            "100%",
+            ", ".join(cold["ran"]),
+        ]
+    ]
+    for key in ("noop", "incremental"):
+        run = results[key]
+        rows.append(
+            [
+                run["command"],
+                _s(run["wall_s"]),
+                _pct(run["ratio_to_cold"]),
+                _s(run["cpu_s"]),
+                _pct(run["cpu_ratio_to_cold"]),
+                ", ".join(run["ran"]) or "(none)",
+            ]
+        )
+    floor = results["floor"]
+    rows.append(
+        [
+            f"floor: {floor['kind']}",
+            _s(floor["wall_s"]),
+            _pct(floor["wall_s"] / cold["wall_s"]),
+            _s(floor["cpu_s"]),
+            _pct(floor["cpu_s"] / cold["cpu_s"]),
+            f"one process; {floor['import_s']:.1f} s of it importing",
+        ]
+    )
+    head = ["run", "wall (s)", "of cold", "CPU (s)", "CPU of cold", "stages run"]
+    return head, rows
+
+
+def scale_rows(results: dict[str, Any]) -> tuple[list[str], Rows]:
+    """Wall time and peak memory per stage at every size."""
+    sizes = results["scale"]
+    head = ["stage"] + [f"{_label(s)} rows: wall s / CPU s / MB" for s in sizes]
+    growth = results.get("growth")
+    if growth:
+        head.append(f"time x ({growth['from_rows']:,} -> {growth['to_rows']:,})")
+    names = list(sizes[-1]["stages"])
+    rows = []
+    for name in names:
+        row = [name]
+        for size in sizes:
+            stage = size["stages"].get(name)
+            row.append(
+                "-"
+                if stage is None
+                else f"{_s(stage['wall_s'])} / {_s(stage['cpu_s'])} / "
+                f"{_mb(stage['peak_rss_mb'])}"
+            )
+        if growth:
+            ratio = growth["stages"].get(name)
+            row.append("-" if ratio is None else f"{ratio:.2f}")
+        rows.append(row)
+    total = ["whole pipeline"] + [
+        f"{_s(s['wall_s'])} / {_s(s['cpu_s'])} / {_mb(s['peak_rss_mb'])}" for s in sizes
+    ]
+    if growth:
+        total.append(f"{growth['time_ratio']:.2f}")
+    rows.append(total)
+    return head, rows
+
+
+def validation_rows(results: dict[str, Any]) -> tuple[list[str], Rows]:
+    """Rows per second through the validate stage (reading + checking)."""
+    rows = [
+        [
+            _label(s),
+            _s(s["stages"]["validate"]["work_s"]),
+            f"{s['validation_rows_per_s']:,.0f}",
+        ]
+        for s in results["scale"]
+        if "validation_rows_per_s" in s
+    ]
+    return ["rows", "validate work (s)", "rows/s"], rows
+
+
+def prediction_rows(results: dict[str, Any]) -> tuple[list[str], Rows]:
+    """Latency and throughput of predictions."""
+    pred = results["prediction"]
+    inproc = pred["in_process"]
+    rows = [
+        [
+            "in process (model.predict_proba)",
+            f"{inproc['p50_ms']:.2f}",
+            f"{inproc['p99_ms']:.2f}",
+            f"{inproc['batch_rows_per_s']:,.0f} ({inproc['batch_rows']:,} rows)",
+        ]
+    ]
+    http = pred["http"]
+    if "skipped" in http:
+        rows.append(["HTTP", "-", "-", f"skipped: {http['skipped']}"])
+    else:
+        rows.append(
+            [
+                "HTTP",
+                f"{http['p50_ms']:.2f}",
+                f"{http['p99_ms']:.2f}",
+                f"{http['batch_rows_per_s']:,.0f}",
+            ]
+        )
+    return ["path", "p50 one row (ms)", "p99 one row (ms)", "batch rows/s"], rows
+
+
+def outputs_rows(results: dict[str, Any]) -> tuple[list[str], Rows]:
+    """Size of the outputs kept in git (`cache: false`) at every size."""
+    sizes = results["scale"]
+    paths = list(sizes[-1].get("git_outputs_kb", {}))
+    rows = [
+        [path] + [_mb(s.get("git_outputs_kb", {}).get(path)) for s in sizes]
+        for path in paths
+    ]
+    return ["file kept in git"] + [f"{_label(s)} rows (KB)" for s in sizes], rows
+
+
+def profile_rows(results: dict[str, Any]) -> tuple[list[str], Rows]:
+    """The functions with the most cumulative time in the profiled stage."""
+    prof = results.get("profile") or {}
+    rows = [
+        [
+            f["function"],
+            str(f["calls"]),
+            _s(f["cumulative_s"]),
+            _s(f["own_s"]),
+            _pct(f["share"]),
+        ]
+        for f in prof.get("cumulative", [])
+    ]
+    return ["function", "calls", "cumulative (s)", "own (s)", "share"], rows
+
+
+def profile_own_rows(results: dict[str, Any]) -> tuple[list[str], Rows]:
+    """The functions with the most own time in the profiled stage."""
+    prof = results.get("profile") or {}
+    rows = [
+        [f["function"], str(f["calls"]), _s(f["own_s"]), _pct(f["share"])]
+        for f in prof.get("own", [])
+    ]
+    return ["function", "calls", "own (s)", "share"], rows
+
+
+SECTIONS = (
+    ("Targets", targets_rows),
+    ("Cold run per stage", cold_rows),
+    ("The development loop", loop_rows),
+    ("Scaling (each stage's command run directly)", scale_rows),
+    ("Validation throughput", validation_rows),
+    ("Outputs kept in git", outputs_rows),
+    ("Prediction", prediction_rows),
+    ("Profile: cumulative time", profile_rows),
+    ("Profile: own time", profile_own_rows),
+)
+
+
+def text_grid(head: list[str], rows: Rows) -> str:
+    """A plain-text table with aligned columns."""
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
+    line = "  ".join("-" * w for w in widths)
+    out = ["  ".join(c.ljust(w) for c, w in zip(head, widths, strict=True)), line]
+    out += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+    return "\n".join(out)
+
+
+def md_grid(head: list[str], rows: Rows) -> str:
+    """A Markdown table."""
+    cells = [head, ["---"] * len(head), *rows]
+    return "\n".join(
+        "| " + " | ".join(c.replace("|", "/") for c in r) + " |" for r in cells
+    )
+
+
+def table(results: dict[str, Any]) -> str:
+    """Every section as plain-text tables, for the terminal."""
+    parts = []
+    for title, rows_of in SECTIONS:
+        head, rows = rows_of(results)
+        if rows:
+            parts.append(f"{title}\n{text_grid(head, rows)}")
+    return "\n\n".join(parts)
+
+
+def _machine(results: dict[str, Any]) -> str:
+    m = results["machine"]
+    packages = ", ".join(f"{k} {v}" for k, v in m["packages"].items() if v)
+    load = ", ".join(f"{x:.1f}" for x in m["load_average"])
+    load_end = ", ".join(f"{x:.1f}" for x in m.get("load_average_end", []))
+    return (
+        f"- CPU: {m['cpu']}, {m['cores']} cores available; memory {m['memory_gb']} GB\n"
+        f"- {m['os']}, Python {m['python']}\n"
+        f"- {packages}\n"
+        f"- Load average (1, 5, 15 min) at the start: {load}; at the end: {load_end}"
+    )
+
+
+def _context(results: dict[str, Any]) -> str:
+    m = results["machine"]
+    text = (
+        f"Measured on {m['cores']} cores. Absolute times depend on the machine and on "
+        "whatever else it runs (see the load average below: a load above the number "
+        "of cores means other jobs competed for them); the ratios between runs of one "
+        "benchmark are the more portable part."
+    )
+    note = results["config"].get("note")
+    return f"{note}\n\n{text}" if note else text
+
+
+def _findings(results: dict[str, Any]) -> list[str]:
+    """Where the time goes, stated from the figures."""
+    out = []
+    cold = results["cold"]
+    ref = _reference(results)
+    stages = [ref["stages"][n] for n in cold["stages_s"] if n in ref["stages"]]
+    imports = sum(s["import_s"] for s in stages)
+    direct = sum(s["wall_s"] for s in stages)
+    out.append(
+        f"On the bundled data, {imports:.1f} s of the {direct:.1f} s the stages take "
+        f"when run directly ({imports / direct:.0%}) is Python importing modules; "
+        f"the cold `dvc repro` took {cold['wall_s']:.1f} s in all, "
+        f"{cold['startup_s']:.1f} s of it before DVC started the first stage."
+    )
+    largest = results["scale"][-1]
+    slowest = max(largest["stages"], key=lambda n: largest["stages"][n]["wall_s"])
+    share = largest["stages"][slowest]["wall_s"] / largest["wall_s"]
+    out.append(
+        f"At {largest['rows']:,} rows the slowest stage is `{slowest}`: "
+        f"{largest['stages'][slowest]['wall_s']:.1f} s of "
+        f"{largest['wall_s']:.1f} s ({share:.0%})."
+    )
+    big = {p: kb for p, kb in largest.get("git_outputs_kb", {}).items() if kb > 1024}
+    if big:
+        files = ", ".join(f"`{p}` {kb / 1024:.1f} MB" for p, kb in big.items())
+        out.append(
+            f"At {largest['rows']:,} rows some outputs kept in git pass 1 MB: {files}."
+        )
+    prof = results.get("profile") or {}
+    if prof.get("cumulative"):
+        ours = [
+            f"`{f['function']}` {f['share']:.0%}"
+            for f in prof["cumulative"]
+            if "(churn/" in f["function"]
+        ]
+        own = [f"`{f['function']}` {f['share']:.0%}" for f in prof["own"][:3]]
+        out.append(
+            f"Profile of `{prof['stage']}` at {prof['rows']:,} rows "
+            f"({prof['profiled_s']:.1f} s under cProfile): the project's functions "
+            f"hold {', '.join(ours) or 'no large share'} of it; most time of their "
+            f"own: {', '.join(own)}."
+        )
+    return out
+
+
+METHOD = """\
+- Every run happens in a scratch clone of the committed repository; the stages and
+  their commands come from `dvc repro --dry`, so a new stage in `dvc.yaml` is measured
+  without changing the benchmark.
+- **Cold**: `dvc repro --force` in a fresh clone with an empty DVC cache (a plain
+  `dvc repro` in a fresh clone skips `evaluate`, whose committed outputs already match;
+  `--force` makes every stage run). Per-stage times run from one "Running stage" line
+  of DVC's output to the next, so they include DVC's hashing and caching of that
+  stage's outputs.
+- **Imports vs work**: each stage's command is also run directly with
+  `PYTHONPROFILEIMPORTTIME=1`; the sum of the self times it reports is the time spent
+  importing (including lazy imports such as Great Expectations inside `validate`),
+  the rest of the wall time is work. Peak memory is the process's maximum resident
+  set size, read with `wait4`.
+- **No-op**: `dvc repro` again with nothing changed. **Incremental**: `dvc repro` after
+  setting the estimator's first real-valued parameter in `params.yaml` to a value
+  never used before (so DVC's run cache cannot restore it).
+- **Floor**: `levels/0-manual/train_churn.py` run in one process when it exists;
+  otherwise the stage functions (`ingest.read_batch`, `prepare.clean`/`split`,
+  `train.train`, `evaluate.evaluate`) called in one process, without validation.
+- **Scaling**: the bundled 7,043 rows and synthetic batches (`benchmarks/scale.py`):
+  customers drawn with replacement by a seeded RNG, `customer_id` renumbered,
+  `tenure` moved by up to 2 months (never into or out of 0), `monthly_charges`
+  jittered by a factor from N(1, 0.03), `total_charges` recomputed from each drawn
+  customer's own ratio to monthly x tenure and kept blank exactly for tenure 0; all
+  bounds come from `src/churn/contract.py`. Each batch must pass the pipeline's own
+  `validate` stage, or the benchmark stops. The growth target allows 1.2 x the row
+  ratio (12 for 100k -> 1M).
+- **Validation throughput**: rows divided by the `validate` stage's work time (reading
+  the CSV plus running the Great Expectations checkpoint and Data Docs).
+- **Profile**: the stage with the most work at the largest size up to 100,000 rows
+  (`--profile-rows`), run again under cProfile; the import machinery is left out of
+  the cumulative list because imports are measured above.
+- Repeated figures are the fastest of their runs (on a shared machine other jobs
+  only ever add time); the 100k and 1M runs are single runs. A benchmark, not a
+  test: nothing here is asserted."""
+
+
+def markdown(results: dict[str, Any]) -> str:
+    """The whole report as Markdown."""
+    cfg = results["config"]
+    sizes = ", ".join(_label(s) for s in results["scale"])
+    parts = [
+        "# Benchmark results",
+        "",
+        "What the level-1 pipeline costs, how it scales and where the time goes. "
+        "Written by `benchmarks/run.py` "
+        f"(mode `{cfg.get('mode', 'default')}`: sizes {sizes}; "
+        f"{cfg['repeats']} repetition(s) of the runs on the bundled data; "
+        f"commit `{cfg['commit'][:12]}`; the whole benchmark took "
+        f"{cfg.get('benchmark_s', 0) / 60:.1f} min). "
+        "Regenerate with `make bench`.",
+        "",
+        "## Machine",
+        "",
+        _context(results),
+        "",
+        _machine(results),
+        "",
+        "## Where the time goes",
+        "",
+        *[f"- {line}" for line in _findings(results)],
+    ]
+    for title, rows_of in SECTIONS:
+        head, rows = rows_of(results)
+        if rows:
+            parts += ["", f"## {title}", "", md_grid(head, rows)]
+    parts += ["", "## Method", "", METHOD, ""]
+    return "\n".join(parts)

@@ -1,0 +1,176 @@
+"""The benchmark keeps working: its synthetic scale-up keeps the data contract, and
+the tiny mode measures every section for every stage in dvc.yaml (figures unchecked).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from churn import contract, ingest
+from conftest import ROOT, make
+
+# run.py imports its siblings (scale, report) as top-level modules.
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+
+def _load(name: str, path: Path):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up here
+    spec.loader.exec_module(module)
+    return module
+
+
+scale = _load("scale", ROOT / "benchmarks" / "scale.py")
+bench = _load("bench_run", ROOT / "benchmarks" / "run.py")
+
+SECTIONS = {
+    "config",
+    "machine",
+    "cold",
+    "stages",
+    "prediction",
+    "noop",
+    "incremental",
+    "floor",
+    "scale",
+    "growth",
+    "profile",
+    "targets",
+}
+TITLES = [
+    "Targets",
+    "Cold run per stage",
+    "The development loop",
+    "Scaling",
+    "Validation throughput",
+    "Prediction",
+    "Profile: cumulative time",
+]
+
+
+def _stages() -> list[str]:
+    return list(yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"])
+
+
+# ---------------------------------------------------------------- scale-up
+
+
+def test_scale_up_keeps_the_contract(table: pd.DataFrame) -> None:
+    big = scale.scale_up(table, 20_000, seed=7)
+    assert len(big) == 20_000
+    assert scale.check(big) == []
+    assert big[contract.ID].is_unique
+    assert list(big.columns) == contract.names()
+    # Jittered, not copied: far more distinct charges than the source has.
+    assert big["monthly_charges"].nunique() > table["monthly_charges"].nunique()
+    share = big[contract.TARGET].eq(contract.POSITIVE).mean()
+    assert 0.24 < share < 0.29, "resampling keeps the class balance"
+
+
+def test_scale_up_is_seeded(table: pd.DataFrame) -> None:
+    one = scale.scale_up(table, 3000, seed=1)
+    pd.testing.assert_frame_equal(one, scale.scale_up(table, 3000, seed=1))
+    assert not one.equals(scale.scale_up(table, 3000, seed=2))
+
+
+def test_scaled_csv_reads_back_through_ingest(table: pd.DataFrame, tmp_path) -> None:
+    path = scale.make_batch(2500, tmp_path / "big.csv", seed=3)
+    back = ingest.read_batch(path)
+    expected = scale.scale_up(table, 2500, seed=3)
+    pd.testing.assert_frame_equal(back, expected, check_exact=False, atol=0.005)
+    unbilled = back["tenure"].eq(0)
+    assert back.loc[unbilled, "total_charges"].isna().all()
+    assert back.loc[~unbilled, "total_charges"].notna().all()
+
+
+def test_check_names_each_broken_rule(table: pd.DataFrame) -> None:
+    bad = scale.scale_up(table, 2000, seed=5)
+    billed = bad.index[bad["tenure"].gt(0)]
+    bad.loc[billed[0], "total_charges"] = np.nan
+    bad.loc[billed[1], "total_charges"] = bad.loc[billed[1], "monthly_charges"] * 500
+    bad.loc[1, contract.ID] = bad.loc[0, contract.ID]
+    problems = "\n".join(scale.check(bad))
+    assert "customer_id is not unique" in problems
+    assert "blank for other customers than tenure 0" in problems
+    assert "total_charges / (monthly_charges * tenure)" in problems
+
+
+def test_scale_up_rejects_a_non_positive_size(table: pd.DataFrame) -> None:
+    with pytest.raises(ValueError, match="rows must be positive"):
+        scale.scale_up(table, 0, seed=1)
+
+
+# ------------------------------------------------------------ measurement helpers
+
+
+def test_import_seconds_sums_self_times() -> None:
+    stderr = "\n".join(
+        [
+            "import time: self [us] | cumulative | imported package",
+            "import time:       250 |        250 |   _io",
+            "INFO churn: a log line in between",
+            "import time:      1750 |       2000 | pandas",
+        ]
+    )
+    assert bench.import_seconds(stderr) == pytest.approx(0.002)
+
+
+def test_measure_reports_failure_wall_cpu_and_memory(tmp_path) -> None:
+    cmd = f"{sys.executable} -c 'import json; print(1)'; exit 3"
+    result = bench.measure(cmd, tmp_path, {"PATH": "/usr/bin:/bin"})
+    assert result.returncode == 3
+    assert result.wall_s > 0 and result.cpu_s > 0
+    assert result.import_s > 0, "json's import shows up in the import time"
+    assert result.peak_rss_mb > 1
+    assert result.tail.strip() == "1"
+
+
+# ----------------------------------------------------------------- tiny mode
+
+
+@pytest.mark.slow
+def test_tiny_benchmark_measures_every_section(tmp_path: Path) -> None:
+    proc = make("bench-tiny", ROOT, f"BENCH_OUT={tmp_path}")
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert set(results) >= SECTIONS
+    stages = _stages()
+    assert [s["name"] for s in results["stages"]] == stages
+    assert results["cold"]["ran"] == stages, "cold runs every stage of dvc.yaml"
+    assert set(results["cold"]["stages_s"]) == set(stages)
+    assert results["noop"]["ran"] == []
+    assert "train" in results["incremental"]["ran"]
+    assert "validate" not in results["incremental"]["ran"]
+    assert results["floor"]["wall_s"] > 0
+    assert [s["rows"] for s in results["scale"]] == [2000, 7043]
+    for size in results["scale"]:
+        assert list(size["stages"]) == stages
+        assert size["validated"], "the scaled batch passed the validate stage"
+        assert size["validation_rows_per_s"] > 0
+        assert all(s["peak_rss_mb"] > 0 for s in size["stages"].values())
+    assert results["growth"]["from_rows"] == 2000
+    assert results["profile"]["cumulative"]
+    assert results["prediction"]["in_process"]["p99_ms"] > 0
+    assert (
+        "skipped" in results["prediction"]["http"]
+        or "p50_ms" in (results["prediction"]["http"])
+    )
+    assert len(results["targets"]) == 5
+    markdown = (tmp_path / "RESULTS.md").read_text()
+    for title in TITLES:
+        assert f"## {title}" in markdown
+        assert title in proc.stdout
+    assert results["machine"]["cores"] >= 1
+    # The Markdown can be rebuilt from the JSON alone, to the byte.
+    again = tmp_path / "render"
+    again.mkdir()
+    bench.main(["--render", str(tmp_path / "results.json"), "--out", str(again)])
+    assert (again / "RESULTS.md").read_text() == markdown

@@ -1,0 +1,250 @@
+"""Run a workflow of this repository locally with `act`, on a pull-request event.
+
+`make act-train PARAM=train.logistic_regression.C=0.3` (or `python
+tests/workflows/actrun.py --param ...`) clones the repository into a temporary
+folder, makes a `main` branch of its current commit and a `pr` branch that changes
+the parameter, and runs `.github/workflows/train.yml` on that pull request with
+`act` in host mode (no Docker). Third-party actions are replaced by the stand-ins in
+`tests/workflows/actions/`, mapped ref for ref, SHA included, and `cml` records
+what it would have posted instead of calling GitHub.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+STANDINS = HERE / "actions"
+#: act derives `github.repository` from the origin URL; nothing is fetched from it.
+REPOSITORY = "example/churn"
+
+log = logging.getLogger("actrun")
+
+
+def uses(workflow: Path) -> list[str]:
+    """Every `uses:` reference of a workflow's steps, as written (with the ref)."""
+    data = yaml.safe_load(workflow.read_text())
+    return sorted(
+        {
+            step["uses"]
+            for job in data["jobs"].values()
+            for step in job.get("steps", [])
+            if "uses" in step
+        }
+    )
+
+
+def mappings(workflow: Path, standins: Path = STANDINS) -> list[str]:
+    """`--local-repository` arguments mapping each action@ref to its stand-in."""
+    out = []
+    for ref in uses(workflow):
+        name = ref.split("@", 1)[0]
+        folder = standins / name
+        if not (folder / "action.yml").is_file():
+            raise FileNotFoundError(f"no local stand-in for {ref} in {folder}")
+        out += ["--local-repository", f"{ref}={folder}"]
+    return out
+
+
+def set_param(params: dict[str, Any], assignment: str) -> None:
+    """Apply `a.b.c=value` (value parsed as YAML) to nested `params` in place."""
+    key, _, raw = assignment.partition("=")
+    *path, last = key.split(".")
+    node = params
+    for part in path:
+        node = node[part]
+    if last not in node:
+        raise KeyError(f"params.yaml has no {key!r}")
+    node[last] = yaml.safe_load(raw)
+
+
+def _git(repo: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=repo, check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
+def pull_request_clone(
+    dest: Path,
+    assignments: list[str],
+    source: Path = ROOT,
+    files: dict[str, str] | None = None,
+) -> Path:
+    """A clone whose `main` is the current commit and whose checked-out `pr`
+    branch changes `assignments` in params.yaml and replaces the text of `files`
+    (path relative to the root -> new text), in one commit."""
+    subprocess.run(["git", "clone", "-q", str(source), str(dest)], check=True)
+    for key, value in (("user.name", "test"), ("user.email", "test@example.com")):
+        _git(dest, "config", key, value)
+    _git(dest, "checkout", "-q", "-B", "main")
+    _git(dest, "update-ref", "refs/remotes/origin/main", "HEAD")
+    _git(dest, "remote", "set-url", "origin", f"https://github.com/{REPOSITORY}.git")
+    _git(dest, "checkout", "-q", "-b", "pr")
+    params_file = dest / "params.yaml"
+    params = yaml.safe_load(params_file.read_text())
+    for assignment in assignments:
+        set_param(params, assignment)
+    params_file.write_text(yaml.safe_dump(params, sort_keys=False))
+    for name, text in (files or {}).items():
+        (dest / name).write_text(text)
+    changes = [*assignments, *(files or {})]
+    _git(dest, "commit", "-q", "-am", f"Try {', '.join(changes)}")
+    return dest
+
+
+#: Far in the future (2100-01-01): an install stamp no copied file is newer than.
+_FUTURE = 4102444800
+
+
+def borrowed_venv(source: Path, dest: Path) -> Path:
+    """A throwaway virtualenv at `dest` that uses `source`'s installed packages.
+
+    act copies the checkout, so every file looks new and `make install` would
+    reinstall into whatever `VENV` names. Pointing `VENV` here instead keeps
+    `source` untouched: its packages are reached through a `.pth` line, its tools
+    through links in `bin/`, and the install stamp is dated in the future so
+    `make install` has nothing to do.
+    """
+    subprocess.run(
+        [str(source / "bin" / "python"), "-m", "venv", "--without-pip", str(dest)],
+        check=True,
+    )
+    site = subprocess.run(
+        [
+            str(source / "bin" / "python"),
+            "-c",
+            "import site; print(site.getsitepackages()[0])",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    (
+        next((dest / "lib").glob("python3*")) / "site-packages" / "borrowed.pth"
+    ).write_text(site + "\n")
+    for tool in (source / "bin").iterdir():
+        target = dest / "bin" / tool.name
+        if not target.exists() and tool.is_file() and os.access(tool, os.X_OK):
+            target.symlink_to(tool)
+    stamp = dest / ".installed"
+    stamp.touch()
+    os.utime(stamp, (_FUTURE, _FUTURE))
+    return dest
+
+
+def event(repo: Path, *, fork: bool = False) -> dict[str, Any]:
+    """A `pull_request` event for the clone's `pr` branch against `main`."""
+    head_repo = "someone/churn" if fork else REPOSITORY
+    return {
+        "action": "synchronize",
+        "number": 1,
+        "pull_request": {
+            "number": 1,
+            "head": {
+                "ref": "pr",
+                "sha": _git(repo, "rev-parse", "pr"),
+                "repo": {"full_name": head_repo},
+            },
+            "base": {
+                "ref": "main",
+                "sha": _git(repo, "rev-parse", "main"),
+                "repo": {"full_name": REPOSITORY},
+            },
+        },
+        "repository": {"full_name": REPOSITORY},
+    }
+
+
+@dataclass(frozen=True)
+class ActRun:
+    """What one act run left behind."""
+
+    returncode: int
+    output: str
+    record: Path
+    artifacts: Path
+
+
+def run_act(
+    repo: Path,
+    *,
+    venv: Path,
+    work: Path,
+    workflow: str = "train.yml",
+    fork: bool = False,
+) -> ActRun:
+    """Run `.github/workflows/<workflow>` in `repo` with act in host mode, with
+    the packages of `venv` (which stays untouched)."""
+    record, artifacts = work / "cml", work / "artifacts"
+    venv = borrowed_venv(venv, work / "venv")
+    event_file = work / "event.json"
+    event_file.write_text(json.dumps(event(repo, fork=fork)))
+    workflow_file = repo / ".github" / "workflows" / workflow
+    cmd = [
+        str(venv / "bin" / "act"),
+        "pull_request",
+        "--workflows",
+        str(workflow_file),
+        "--platform",
+        "ubuntu-latest=-self-hosted",
+        "--eventpath",
+        str(event_file),
+        *mappings(workflow_file),
+        "--env",
+        f"VENV={venv}",
+        "--env",
+        f"CML_RECORD_DIR={record}",
+        "--env",
+        f"ARTIFACT_DIR={artifacts}",
+    ]
+    env = {k: v for k, v in os.environ.items() if k not in ("CHURN_ROOT", "PYTHONPATH")}
+    env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env['PATH']}"
+    log.info("running %s", " ".join(cmd))
+    proc = subprocess.run(
+        cmd,
+        cwd=repo,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    return ActRun(proc.returncode, proc.stdout, record, artifacts)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point for `make act-train`."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--venv", type=Path, default=Path(sys.prefix))
+    parser.add_argument("--fork", action="store_true", help="a PR from a fork")
+    parser.add_argument("--work", type=Path, help="empty folder for the run")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    work = args.work or Path(tempfile.mkdtemp(prefix="act-train-"))
+    work.mkdir(parents=True, exist_ok=True)
+    repo = pull_request_clone(
+        work / "repo", args.param or ["train.logistic_regression.C=0.3"]
+    )
+    result = run_act(repo, venv=args.venv, work=work, fork=args.fork)
+    sys.stdout.write(result.output)
+    log.info(
+        "act exited %d; cml calls and reports: %s", result.returncode, result.record
+    )
+    log.info("artifacts: %s", result.artifacts)
+    return result.returncode
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
