@@ -54,7 +54,6 @@ _markdown = MarkdownIt("commonmark").enable("table")
 #: test fails as soon as one of them exists, so that its links are checked again.
 LINKS_TO_COME = frozenset(
     {
-        "benchmarks/RESULTS.md",
         "src/churn/drift.py",
     }
 )
