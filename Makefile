@@ -7,6 +7,8 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(abspath $(VENV))/bin
 STAMP := $(VENV)/.installed
+PORT ?= 8000
+MODEL_VERSION ?= 0.0.0-dev
 
 # Stages run `python -m churn.<stage>` from this checkout's sources, whichever
 # virtualenv provides the dependencies.
@@ -14,7 +16,7 @@ export PATH := $(BIN):$(PATH)
 export PYTHONPATH := $(CURDIR)/src
 
 .PHONY: help install repro next-month model-card test lint format dag metrics plots \
-	clean report gate lint-workflows act-train pull push bench bench-tiny
+	clean report gate lint-workflows act-train pull push bench bench-tiny package serve
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -85,8 +87,14 @@ pull: $(STAMP) ## fetch data and models from the DVC remote (.dvc/config)
 push: $(STAMP) ## send data and models to the DVC remote
 	dvc push
 
+package: $(STAMP) ## check the release floor and build the model package in dist/ (MODEL_VERSION=1.2.0)
+	python -m churn.package --version $(MODEL_VERSION)
+
+serve: $(STAMP) ## serve this checkout's model on 127.0.0.1 (PORT=8000)
+	python -m churn.serve --port $(PORT)
+
 clean: ## remove the virtualenv and caches (not the DVC cache)
-	rm -rf $(VENV) .pytest_cache .ruff_cache dvc_plots
+	rm -rf $(VENV) .pytest_cache .ruff_cache dvc_plots dist
 
 BENCH_OUT ?= benchmarks/.work/tiny
 

@@ -23,6 +23,11 @@ COMMANDS = {
     "expectations": "churn.expectations",
     "report": "churn.report",
     "gate": "churn.gate",
+    "package": "churn.package",
+    "serve": "churn.serve",
+    "smoke": "churn.smoke",
+    "predict": "churn.predict",
+    "schema": "churn.schema",
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import re
 import zipfile
@@ -13,6 +14,10 @@ from sklearn.pipeline import Pipeline
 
 class UntrustedModelError(ValueError):
     """A model file that holds types outside the allowlist."""
+
+
+class ModelIntegrityError(ValueError):
+    """A model file whose SHA-256 is not the one recorded for it."""
 
 
 #: Types that skops does not trust by default but that our own pipelines contain.
@@ -68,11 +73,38 @@ def save(model: Pipeline, path: Path) -> None:
     path.write_bytes(canonical(sio.dumps(model)))
 
 
-def load(path: Path) -> Pipeline:
-    """Load a model written by `save`, refusing types outside the allowlist."""
-    untrusted = set(sio.get_untrusted_types(file=path)) - TRUSTED_TYPES
+def sha256(path: Path) -> str:
+    """The SHA-256 of the file at `path`, as lowercase hex."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def verify(blob: bytes, expected: str, *, source: Path | str) -> None:
+    """Raise `ModelIntegrityError` unless `blob`, read from `source`, has that hash."""
+    actual = hashlib.sha256(blob).hexdigest()
+    if actual != expected.strip().lower():
+        raise ModelIntegrityError(
+            f"{source}: SHA-256 is {actual} but {expected.strip()} was recorded for "
+            "it; the file changed after it was packaged, so it is not loaded"
+        )
+
+
+def _load_blob(blob: bytes, source: Path | str) -> Pipeline:
+    untrusted = set(sio.get_untrusted_types(data=blob)) - TRUSTED_TYPES
     if untrusted:
         raise UntrustedModelError(
-            f"{path}: refusing to load untrusted types {sorted(untrusted)}"
+            f"{source}: refusing to load untrusted types {sorted(untrusted)}"
         )
-    return sio.load(path, trusted=sorted(TRUSTED_TYPES))
+    return sio.loads(blob, trusted=sorted(TRUSTED_TYPES))
+
+
+def load(path: Path, *, expected_sha256: str | None = None) -> Pipeline:
+    """Load a model written by `save`, refusing types outside the allowlist.
+
+    With `expected_sha256`, the bytes are hashed before skops reads any of them, and
+    a file that does not match is refused. The same bytes that were hashed are the
+    ones loaded, so the file cannot change in between.
+    """
+    blob = path.read_bytes()
+    if expected_sha256 is not None:
+        verify(blob, expected_sha256, source=path)
+    return _load_blob(blob, path)

@@ -50,17 +50,6 @@ ANY = "\0any"
 
 _markdown = MarkdownIt("commonmark").enable("table")
 
-#: Files the docs already link to that later work adds. The set may only shrink: a
-#: test fails as soon as one of them exists, so that its links are checked again.
-LINKS_TO_COME = frozenset(
-    {
-        ".github/workflows/release.yml",
-        "src/churn/drift.py",
-        "src/churn/serve.py",
-    }
-)
-
-
 # --- what the repository holds -------------------------------------------------
 
 
@@ -126,14 +115,12 @@ def link_targets(root: Path, page: str) -> Iterator[tuple[int, str, str]]:
         yield line, href, os.path.normpath(os.path.join(base, path.lstrip("/")))
 
 
-def broken_links(
-    root: Path, page: str, known: set[str], to_come: frozenset[str] = frozenset()
-) -> list[str]:
+def broken_links(root: Path, page: str, known: set[str]) -> list[str]:
     """`page:line: link` for each relative link of `page` that resolves to nothing."""
     return [
         f"{page}:{line}: {href}"
         for line, href, target in link_targets(root, page)
-        if target.startswith("..") or (target not in known and target not in to_come)
+        if target.startswith("..") or target not in known
     ]
 
 
@@ -360,22 +347,8 @@ def test_every_relative_link_resolves() -> None:
     known = with_folders(repo_files(ROOT))
     pages = markdown_files(ROOT)
     assert "README.md" in pages and "levels/README.md" in pages
-    broken = [
-        b for page in pages for b in broken_links(ROOT, page, known, LINKS_TO_COME)
-    ]
+    broken = [b for page in pages for b in broken_links(ROOT, page, known)]
     assert not broken, "links to nothing:\n" + "\n".join(broken)
-
-
-def test_links_to_come_are_still_missing_and_still_linked() -> None:
-    known = with_folders(repo_files(ROOT))
-    arrived = sorted(LINKS_TO_COME & known)
-    assert not arrived, f"these exist now; drop them from LINKS_TO_COME: {arrived}"
-    linked = {
-        target
-        for page in markdown_files(ROOT)
-        for *_, target in link_targets(ROOT, page)
-    }
-    assert LINKS_TO_COME <= linked, sorted(LINKS_TO_COME - linked)
 
 
 def test_every_shown_command_is_run_by_a_test_or_needs_github() -> None:
@@ -449,9 +422,6 @@ def test_broken_links_are_reported_with_page_and_line(tmp_path: Path) -> None:
     assert broken_links(tmp_path, page, known) == [
         "docs/page.md:6: missing.md",
         "docs/page.md:7: ../../etc/passwd",
-    ]
-    assert broken_links(tmp_path, page, known, frozenset({"docs/missing.md"})) == [
-        "docs/page.md:7: ../../etc/passwd"
     ]
 
 

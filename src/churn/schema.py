@@ -1,0 +1,174 @@
+"""The prediction request schema, generated from the data contract.
+
+Nothing here lists a column, a category or a range: each field of `Customer` is built
+from a `contract.Column`, so the service, the batch CLI and the published JSON schema
+change when the contract does. Requests are validated strictly: unknown fields, wrong
+JSON types (`"12"` for a number, `true` for a 0/1 flag), values outside the contract's
+range and categories it does not list are refused, each error naming its field.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    create_model,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from churn import config, contract
+
+log = logging.getLogger(__name__)
+
+#: Largest batch one request may hold when `params.yaml` does not say.
+DEFAULT_MAX_BATCH = 10_000
+
+
+def _no_bool(value: Any) -> Any:
+    # JSON `true` equals 1 in Python, and a Literal[0, 1] would take it for a flag.
+    if isinstance(value, bool):
+        raise PydanticCustomError(
+            "flag_type", "Input should be an integer, not true or false"
+        )
+    return value
+
+
+def field_type(col: contract.Column) -> Any:
+    """The type annotation that enforces `col`'s rules on one JSON value."""
+    if col.allowed is not None:
+        kind: Any = Literal[col.allowed]  # type: ignore[valid-type]
+        if all(isinstance(v, int) for v in col.allowed):
+            kind = Annotated[kind, BeforeValidator(_no_bool)]
+    elif col.kind in ("id", "integer"):
+        kind = Annotated[int, Field(ge=col.minimum, le=col.maximum)]
+    elif col.kind == "number":
+        kind = Annotated[
+            float, Field(ge=col.minimum, le=col.maximum, allow_inf_nan=False)
+        ]
+    else:
+        raise ValueError(f"column {col.name!r}: no request type for kind {col.kind!r}")
+    return kind | None if col.nullable else kind
+
+
+def _field(col: contract.Column, *, required: bool = True) -> tuple[Any, Any]:
+    kind = field_type(col)
+    if not required:
+        return kind | None, Field(default=None, description=col.why)
+    return kind, Field(description=col.why)
+
+
+def _unbilled_only(value: float | None, info: ValidationInfo) -> float | None:
+    # The rule behind the contract's nullable `total_charges`: the validation suite
+    # allows a blank only before the first bill, and `prepare.clean` relies on it.
+    # `tenure` comes first in the contract, so it is validated by now (if valid).
+    tenure = info.data.get("tenure")
+    if value is None and tenure is not None and tenure != 0:
+        raise PydanticCustomError(
+            "unbilled_only",
+            "may be null only for a customer not yet billed (tenure 0); this "
+            "customer has tenure {tenure}",
+            {"tenure": tenure},
+        )
+    return value
+
+
+def build_customer_model() -> type[BaseModel]:
+    """The request model for one customer: every feature of the contract.
+
+    The customer's id is optional and only echoed back; the target is not an input.
+    """
+    fields: dict[str, Any] = {
+        contract.ID: _field(contract.column(contract.ID), required=False)
+    }
+    for name in contract.feature_names():
+        fields[name] = _field(contract.column(name))
+    return create_model(
+        "Customer",
+        __config__=ConfigDict(extra="forbid", strict=True),
+        __doc__="One customer, described by the data contract's features.",
+        __validators__={
+            "unbilled_only": field_validator("total_charges")(_unbilled_only)
+        },
+        **fields,
+    )
+
+
+Customer = build_customer_model()
+
+
+def max_batch(params: dict[str, Any] | None = None) -> int:
+    """The batch limit from `params.yaml` (`serve.max_batch`)."""
+    if params is None:
+        params = config.load_params() if config.PARAMS_FILE.is_file() else {}
+    return int((params.get("serve") or {}).get("max_batch", DEFAULT_MAX_BATCH))
+
+
+def build_request_model(limit: int) -> type[BaseModel]:
+    """The body of `POST /predict`: one or more customers, at most `limit`."""
+
+    def check_size(data: Any) -> Any:
+        # Counted before the rows are validated, so an oversized batch costs nothing.
+        if isinstance(data, dict) and isinstance(data.get("customers"), list):
+            size = len(data["customers"])
+            if size == 0:
+                raise PydanticCustomError(
+                    "empty_batch",
+                    "is empty: send at least one customer",
+                )
+            if size > limit:
+                raise PydanticCustomError(
+                    "batch_too_large",
+                    "holds {size} customers; one request takes at most "
+                    "{limit} (serve.max_batch in params.yaml): split the batch",
+                    {"size": size, "limit": limit},
+                )
+        return data
+
+    return create_model(
+        "PredictRequest",
+        __config__=ConfigDict(extra="forbid", strict=True),
+        __doc__="One or more customers to score.",
+        __validators__={"check_size": model_validator(mode="before")(check_size)},
+        customers=(
+            list[Customer],  # type: ignore[valid-type]
+            Field(description=f"1 to {limit} customers", min_length=1),
+        ),
+    )
+
+
+def json_schema(limit: int) -> dict[str, Any]:
+    """The JSON schema of a prediction request, as published with the model."""
+    schema = build_request_model(limit).model_json_schema()
+    schema["properties"]["customers"]["maxItems"] = limit
+    return schema
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: write the request JSON schema to a file or standard output."""
+    parser = argparse.ArgumentParser(prog="churn schema", description=__doc__)
+    parser.add_argument("--out", type=Path, help="file to write (default: stdout)")
+    args = parser.parse_args(argv)
+    config.setup_logging()
+    text = json.dumps(json_schema(max_batch()), indent=2) + "\n"
+    if args.out is None:
+        sys.stdout.write(text)
+    else:
+        args.out.write_text(text)
+        log.info("wrote %s", args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,123 @@
+"""The request schema is generated from the data contract and enforces it strictly."""
+
+import json
+
+import pytest
+from pydantic import ValidationError
+
+from churn import contract, schema
+from delivery_helpers import bundled, request_rows
+
+Customer = schema.Customer
+
+
+@pytest.fixture(scope="module")
+def rows() -> list[dict]:
+    return request_rows(bundled())
+
+
+def _errors(data: dict) -> list[dict]:
+    with pytest.raises(ValidationError) as info:
+        Customer.model_validate(data)
+    return info.value.errors(include_url=False)
+
+
+def test_fields_are_the_contract_features_plus_an_optional_id() -> None:
+    fields = Customer.model_fields
+    assert list(fields) == [contract.ID, *contract.feature_names()]
+    assert not fields[contract.ID].is_required()
+    assert all(fields[name].is_required() for name in contract.feature_names())
+    assert contract.TARGET not in fields
+
+
+def test_json_schema_carries_the_contract_rules() -> None:
+    props = schema.json_schema(25)["$defs"]["Customer"]["properties"]
+    for col in contract.COLUMNS:
+        if col.kind == "target":
+            continue
+        prop = props[col.name]
+        if col.allowed is not None:
+            assert prop["enum"] == list(col.allowed), col.name
+        if col.kind in ("integer", "number") and not col.nullable:
+            assert (prop.get("minimum"), prop.get("maximum")) == (
+                col.minimum,
+                col.maximum,
+            )
+        assert prop["description"] == col.why
+    tc = props["total_charges"]["anyOf"]
+    assert {"type": "null"} in tc
+    assert schema.json_schema(25)["properties"]["customers"]["maxItems"] == 25
+
+
+def test_every_real_customer_is_accepted(rows: list[dict]) -> None:
+    request = schema.build_request_model(len(rows))
+    assert len(request.model_validate({"customers": rows}).customers) == 7043
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "kind"),
+    [
+        ({"tenure": 73}, "tenure", "less_than_equal"),
+        ({"tenure": -1}, "tenure", "greater_than_equal"),
+        ({"tenure": 12.5}, "tenure", "int_type"),
+        ({"tenure": "12"}, "tenure", "int_type"),
+        ({"monthly_charges": "70"}, "monthly_charges", "float_type"),
+        ({"monthly_charges": 9.99}, "monthly_charges", "greater_than_equal"),
+        ({"monthly_charges": float("nan")}, "monthly_charges", "finite_number"),
+        ({"contract": "Weekly"}, "contract", "literal_error"),
+        ({"contract": "month-to-month"}, "contract", "literal_error"),
+        ({"female": 2}, "female", "literal_error"),
+        ({"female": True}, "female", "flag_type"),
+        ({"female": "1"}, "female", "literal_error"),
+        ({"customer_id": 0}, "customer_id", "greater_than_equal"),
+        ({"shoe_size": 42}, "shoe_size", "extra_forbidden"),
+        ({"churn": "Yes"}, "churn", "extra_forbidden"),
+    ],
+)
+def test_a_broken_rule_names_its_field(
+    rows: list[dict], change: dict, field: str, kind: str
+) -> None:
+    errors = _errors({**rows[1], **change})
+    assert [(e["loc"], e["type"]) for e in errors] == [((field,), kind)]
+
+
+def test_missing_feature_is_named(rows: list[dict]) -> None:
+    data = {k: v for k, v in rows[1].items() if k != "payment_method"}
+    assert [(e["loc"], e["type"]) for e in _errors(data)] == [
+        (("payment_method",), "missing")
+    ]
+
+
+def test_total_charges_may_be_null_only_before_the_first_bill(
+    rows: list[dict],
+) -> None:
+    unbilled = next(r for r in rows if r["tenure"] == 0)
+    assert unbilled["total_charges"] is None
+    assert Customer.model_validate(unbilled).total_charges is None
+    errors = _errors({**rows[1], "total_charges": None})
+    assert errors[0]["loc"] == ("total_charges",)
+    assert "tenure 0" in errors[0]["msg"]
+
+
+def test_batch_size_is_checked_before_the_rows(rows: list[dict]) -> None:
+    request = schema.build_request_model(3)
+    with pytest.raises(ValidationError, match="empty_batch|is empty"):
+        request.model_validate({"customers": []})
+    # Four unparseable rows: only the size is reported, no row was validated.
+    with pytest.raises(ValidationError) as info:
+        request.model_validate({"customers": [{"junk": 1}] * 4})
+    errors = info.value.errors(include_url=False)
+    assert [e["type"] for e in errors] == ["batch_too_large"]
+    assert "at most 3" in errors[0]["msg"]
+
+
+def test_max_batch_comes_from_params() -> None:
+    assert schema.max_batch({"serve": {"max_batch": 7}}) == 7
+    assert schema.max_batch({}) == schema.DEFAULT_MAX_BATCH
+
+
+def test_schema_command_writes_the_json_schema(tmp_path) -> None:
+    out = tmp_path / "request.schema.json"
+    assert schema.main(["--out", str(out)]) == 0
+    written = json.loads(out.read_text())
+    assert written["$defs"]["Customer"]["additionalProperties"] is False

@@ -1,0 +1,100 @@
+"""Models, packages and requests for the delivery tests, built from the real data."""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+from sklearn.pipeline import Pipeline
+
+from churn import contract, ingest, model_io, package, prepare, train
+from conftest import ROOT, SOURCE
+
+PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
+
+
+@functools.cache
+def bundled() -> pd.DataFrame:
+    """The bundled batch as ingest types it."""
+    return ingest.read_batch(SOURCE)
+
+
+@functools.cache
+def split() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The prepared train and test split, as the pipeline makes them."""
+    return prepare.split(
+        prepare.clean(bundled()),
+        test_size=PARAMS["prepare"]["test_size"],
+        seed=PARAMS["seed"],
+    )
+
+
+@functools.cache
+def fitted(estimator: str = "logistic_regression") -> Pipeline:
+    """The pipeline's model, fitted on the train split (small boosting for speed)."""
+    params = {**PARAMS["train"], "estimator": estimator}
+    if estimator == "hist_gradient_boosting":
+        params["hist_gradient_boosting"] = {**params[estimator], "max_iter": 30}
+    data = split()[0]
+    return train.train(
+        data.drop(columns=[contract.TARGET]),
+        data[contract.TARGET],
+        params=params,
+        seed=PARAMS["seed"],
+    )
+
+
+def plain(value: Any) -> Any:
+    """A table value as JSON would carry it."""
+    if (
+        value is None
+        or value is pd.NA
+        or (isinstance(value, float) and np.isnan(value))
+    ):
+        return None
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def request_rows(table: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows of an ingested table shaped like `POST /predict` customers."""
+    columns = [contract.ID, *contract.feature_names()]
+    records = table[columns].astype(object).to_dict("records")
+    return [{k: plain(v) for k, v in r.items()} for r in records]
+
+
+def reference_proba(model: Pipeline, table: pd.DataFrame) -> np.ndarray:
+    """Probabilities the way the pipeline computes them: clean, then the model."""
+    features = prepare.clean(table)[contract.feature_names()]
+    return model.predict_proba(features)[:, 1]
+
+
+def build_package(
+    out: Path,
+    model: Pipeline | None = None,
+    *,
+    version: str = "1.0.0",
+    params: dict[str, Any] | None = None,
+    cards: list[Path] | None = None,
+) -> Path:
+    """A real package of `model` (default: the fitted logistic regression)."""
+    model_file = out / "work" / "model.skops"
+    model_io.save(model or fitted(), model_file)
+    table = bundled()
+    lock = yaml.safe_load((ROOT / "dvc.lock").read_text())
+    return package.build(
+        out / "dist",
+        version=version,
+        model_file=model_file,
+        params=params or PARAMS,
+        metrics=json.loads((ROOT / "metrics" / "metrics.json").read_text()),
+        lock=lock,
+        validation={"rows": len(table)},
+        customers=package.pick_examples(table, split()[1][contract.ID], 5),
+        cards=cards or [],
+        commit="0" * 40,
+    )

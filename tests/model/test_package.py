@@ -1,0 +1,255 @@
+"""The model package: contents, SHA-256 check on load, release floor, versions."""
+
+import hashlib
+import json
+import logging
+import re
+import tarfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from churn import model_io, package
+from delivery_helpers import PARAMS, build_package, bundled, fitted, reference_proba
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_package(tmp_path_factory.mktemp("pkg"))
+
+
+def test_package_holds_model_hash_card_metrics_schema(built: Path) -> None:
+    assert built.name == "churn-model-1.0.0"
+    assert sorted(p.name for p in built.iterdir()) == [
+        "examples.json",
+        "manifest.json",
+        "metrics.json",
+        "model.skops",
+        "model.skops.sha256",
+        "model_card.json",
+        "model_card.md",
+        "request.schema.json",
+    ]
+    digest = hashlib.sha256((built / "model.skops").read_bytes()).hexdigest()
+    assert (built / "model.skops.sha256").read_text() == f"{digest}  model.skops\n"
+    info = json.loads((built / "manifest.json").read_text())
+    assert info["model"]["sha256"] == digest
+    assert info["tag"] == "churn-model@v1.0.0"
+    assert info["metrics"]["roc_auc"] > 0.8
+    assert info["data"]["sources"][0]["path"] == "data/external/telco_churn.csv"
+    assert info["data"]["rows"] == 7043
+    card = (built / "model_card.md").read_text()
+    assert digest in card and "| roc_auc |" in card
+    schema = json.loads((built / "request.schema.json").read_text())
+    assert schema["properties"]["customers"]["maxItems"] == 10_000
+
+
+def test_archive_is_the_folder_and_reproducible(built: Path, tmp_path: Path) -> None:
+    archive = built.with_name(built.name + ".tar.gz")
+    with tarfile.open(archive) as tar:
+        names = sorted(tar.getnames())
+        assert names == sorted(f"{built.name}/{p.name}" for p in built.iterdir())
+    first = archive.read_bytes()
+    assert package.archive(built).read_bytes() == first
+
+
+def test_examples_record_the_pipeline_probabilities(built: Path) -> None:
+    pkg = package.load(built)
+    examples = pkg.read_json("examples.json")
+    customers = examples["request"]["customers"]
+    assert any(c["total_charges"] is None for c in customers), "an unbilled one"
+    ids = [c["customer_id"] for c in customers]
+    table = bundled().set_index("customer_id").loc[ids].reset_index()
+    np.testing.assert_allclose(
+        examples["churn_probability"], reference_proba(pkg.model, table), atol=1e-12
+    )
+
+
+def test_folder_and_archive_load(built: Path) -> None:
+    for path in (built, built.with_name(built.name + ".tar.gz")):
+        pkg = package.load(path)
+        assert pkg.version == "1.0.0"
+        assert pkg.manifest["model"]["estimator"] == "logistic_regression"
+
+
+def _copy(built: Path, tmp_path: Path) -> Path:
+    dest = tmp_path / built.name
+    dest.mkdir()
+    for p in built.iterdir():
+        (dest / p.name).write_bytes(p.read_bytes())
+    return dest
+
+
+def test_a_tampered_model_file_is_refused(built: Path, tmp_path: Path) -> None:
+    copy = _copy(built, tmp_path)
+    blob = bytearray((copy / "model.skops").read_bytes())
+    blob[len(blob) // 2] ^= 0xFF
+    (copy / "model.skops").write_bytes(bytes(blob))
+    with pytest.raises(model_io.ModelIntegrityError) as info:
+        package.load(copy)
+    message = str(info.value)
+    assert "model.skops" in message and "SHA-256" in message
+    assert (
+        json.loads((copy / "manifest.json").read_text())["model"]["sha256"] in message
+    )
+    assert "not loaded" in message
+
+
+def test_a_swapped_valid_model_is_refused(built: Path, tmp_path: Path) -> None:
+    # Another perfectly loadable skops model in its place is still not the release.
+    copy = _copy(built, tmp_path)
+    model_io.save(fitted("hist_gradient_boosting"), copy / "model.skops")
+    with pytest.raises(model_io.ModelIntegrityError, match="changed after"):
+        package.load(copy)
+
+
+def test_hash_file_and_manifest_must_agree(built: Path, tmp_path: Path) -> None:
+    copy = _copy(built, tmp_path)
+    (copy / "model.skops.sha256").write_text(f"{'0' * 64}  model.skops\n")
+    with pytest.raises(model_io.ModelIntegrityError, match="altered"):
+        package.load(copy)
+
+
+def test_model_io_checks_the_hash_before_reading(tmp_path: Path) -> None:
+    path = tmp_path / "model.skops"
+    model_io.save(fitted(), path)
+    digest = model_io.sha256(path)
+    assert digest == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert model_io.load(path, expected_sha256=digest.upper()) is not None
+    path.write_bytes(b"not even a zip file")
+    # The hash check comes first, so skops never parses the bytes.
+    with pytest.raises(model_io.ModelIntegrityError, match=str(path)):
+        model_io.load(path, expected_sha256=digest)
+    with pytest.raises(zipfile.BadZipFile):
+        model_io.load(path)
+
+
+def test_not_a_package(tmp_path: Path) -> None:
+    with pytest.raises(package.PackageError, match="manifest.json is missing"):
+        package.load(tmp_path)
+
+
+def test_below_the_floor_nothing_is_packaged(tmp_path: Path) -> None:
+    params = {**PARAMS, "release": {"min_roc_auc": 0.99}}
+    with pytest.raises(package.BelowFloorError, match="roc_auc .* below .* 0.99"):
+        build_package(tmp_path, params=params)
+    assert not (tmp_path / "dist").exists()
+
+
+def test_floor_failures() -> None:
+    floor = package.floor_from({"release": {"min_roc_auc": 0.8, "min_f1": 0.5}})
+    assert floor == {"roc_auc": 0.8, "f1": 0.5}
+    assert package.floor_failures({"roc_auc": 0.84, "f1": 0.6}, floor) == []
+    assert package.floor_failures({"roc_auc": 0.7}, floor) == [
+        "f1 is missing from the metrics",
+        "roc_auc 0.7 is below the release floor 0.8",
+    ]
+
+
+def test_pipeline_card_is_shipped_instead_of_a_minimal_one(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    (root / "reports").mkdir(parents=True)
+    (root / "reports" / "model_card.md").write_text("# The pipeline's own card\n")
+    cards = package.find_card(root)
+    assert cards == [root / "reports" / "model_card.md"]
+    built = build_package(tmp_path, cards=cards)
+    assert (built / "model_card.md").read_text() == "# The pipeline's own card\n"
+    assert not (built / "model_card.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("tags", "bump", "expected"),
+    [
+        ([], "minor", "1.0.0"),
+        (["v3.0.0", "other@v9.0.0"], "minor", "1.0.0"),
+        (["churn-model@v1.2.0"], "minor", "1.3.0"),
+        (["churn-model@v1.2.0", "churn-model@v1.10.0"], "minor", "1.11.0"),
+        (["churn-model@v1.2.3"], "patch", "1.2.4"),
+        (["churn-model@v1.2.3"], "major", "2.0.0"),
+    ],
+)
+def test_next_version(tags: list[str], bump: str, expected: str) -> None:
+    assert package.next_version(tags, bump) == expected
+
+
+def test_versions_must_be_semantic() -> None:
+    assert package.check_version("1.2.0-rc.1") == "1.2.0-rc.1"
+    with pytest.raises(package.PackageError, match="not semantic"):
+        package.check_version("v1.2")
+    with pytest.raises(ValueError, match="unknown bump"):
+        package.next_version(["churn-model@v1.0.0"], "huge")
+
+
+def test_package_command_refuses_a_model_below_the_floor(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.ERROR):
+        code = package.main(["--min-roc-auc", "0.99", "--out", str(tmp_path)])
+    assert code == 1
+    assert re.search(r"roc_auc [\d.]+ is below the release floor 0.99", caplog.text)
+    assert list(tmp_path.iterdir()) == []
+
+
+SHA = "ab" * 32
+
+
+@pytest.mark.parametrize(
+    ("tags", "changed", "version"),
+    [
+        ({}, "true", "1.0.0"),
+        (
+            {"churn-model@v1.2.0": f"Registering\n\nmodel.skops sha256 {SHA}"},
+            "false",
+            "1.3.0",
+        ),
+        (
+            {"churn-model@v1.2.0": f"Registering\n\nmodel.skops sha256 {'cd' * 32}"},
+            "true",
+            "1.3.0",
+        ),
+        ({"churn-model@v1.2.0": "an old tag without a hash"}, "true", "1.3.0"),
+        (
+            {
+                "churn-model@v1.1.0": f"model.skops sha256 {SHA}",
+                "churn-model@v1.2.0": "a newer model",
+            },
+            "true",
+            "1.3.0",
+        ),
+    ],
+)
+def test_release_plan(tags: dict, changed: str, version: str) -> None:
+    plan = package.release_plan(tags, SHA, "minor")
+    assert plan == {
+        "version": version,
+        "tag": f"churn-model@v{version}",
+        "sha256": SHA,
+        "changed": changed,
+    }
+
+
+def test_latest_tag_compares_versions_not_text() -> None:
+    tags = ["churn-model@v1.9.0", "churn-model@v1.10.0", "other@v9.0.0"]
+    assert package.latest_tag(tags) == "churn-model@v1.10.0"
+    assert package.latest_tag(["v1.0.0"]) is None
+
+
+def test_release_plan_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    model = tmp_path / "model.skops"
+    model_io.save(fitted(), model)
+    monkeypatch.setattr(package.config, "MODEL_FILE", model)
+    assert package.main(["--release-plan", "--bump", "patch"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split("=")[0] for line in lines] == [
+        "version",
+        "tag",
+        "sha256",
+        "changed",
+    ]
+    assert f"sha256={model_io.sha256(model)}" in lines
+    monkeypatch.setattr(package.config, "MODEL_FILE", tmp_path / "missing.skops")
+    assert package.main(["--release-plan"]) == 1
