@@ -17,8 +17,9 @@
 #
 # It uses the same data, the same preprocessing and the same estimator with the same
 # hyperparameters as the level-1 pipeline, so its ROC AUC is within 0.01 of the
-# pipeline's on the same data. What differs is everything around the model. The **Pain** notes
-# mark each manual step and link to the file that removes it at level 1 or 2.
+# pipeline's on the same data. What differs is everything around the model. The
+# **Pain** notes mark each manual step and link to the file that removes it at level
+# 1 or 2.
 #
 # Run it as a script from the repository root:
 # `.venv/bin/python levels/0-manual/train_churn.py`, or open it as a notebook
