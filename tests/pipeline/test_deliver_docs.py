@@ -20,11 +20,8 @@ STAMP = VENV / ".installed"
 
 
 def _doc() -> Path:
-    """The level-2 README once it holds the section, else the section's own file."""
-    readme = LEVEL / "README.md"
-    if readme.is_file() and "\n## Deliver\n" in readme.read_text():
-        return readme
-    return LEVEL / "DELIVER.md"
+    """The level-2 README, which holds the section."""
+    return LEVEL / "README.md"
 
 
 def _section() -> str:

@@ -22,17 +22,6 @@ def bash_commands(path: Path = README) -> list[str]:
     ]
 
 
-#: Each command of the README and the test that runs it.
-RUN_BY = {
-    "make act-train PARAM=train.logistic_regression.C=0.3": "test_act_train.py",
-    "make lint-workflows": "test_level2_readme.py",
-}
-
-
-def test_every_command_is_run_by_a_test() -> None:
-    assert bash_commands() == list(RUN_BY)
-
-
 def test_make_lint_workflows_reports_nothing() -> None:
     assert "make lint-workflows" in bash_commands()
     proc = make("lint-workflows", ROOT)
