@@ -49,24 +49,6 @@ def fitted(estimator: str = "logistic_regression") -> Pipeline:
     )
 
 
-def plain(value: Any) -> Any:
-    """A table value as JSON would carry it."""
-    if (
-        value is None
-        or value is pd.NA
-        or (isinstance(value, float) and np.isnan(value))
-    ):
-        return None
-    return value.item() if isinstance(value, np.generic) else value
-
-
-def request_rows(table: pd.DataFrame) -> list[dict[str, Any]]:
-    """Rows of an ingested table shaped like `POST /predict` customers."""
-    columns = [contract.ID, *contract.feature_names()]
-    records = table[columns].astype(object).to_dict("records")
-    return [{k: plain(v) for k, v in r.items()} for r in records]
-
-
 def reference_proba(model: Pipeline, table: pd.DataFrame) -> np.ndarray:
     """Probabilities the way the pipeline computes them: clean, then the model."""
     features = prepare.clean(table)[contract.feature_names()]

@@ -197,14 +197,19 @@ def examples(model: Pipeline, customers: pd.DataFrame) -> dict[str, Any]:
     The probabilities come from the pipeline's own path (`prepare.clean`, then the
     fitted pipeline), so a service that reproduces them serves the same model.
     """
-    columns = [contract.ID, *contract.feature_names()]
-    records = customers[columns].astype(object).to_dict("records")
-    request = [{k: _plain(v) for k, v in r.items()} for r in records]
+    request = request_rows(customers)
     proba = model.predict_proba(prepare.clean(customers)[contract.feature_names()])
     return {
         "request": {"customers": request},
         "churn_probability": proba[:, 1].tolist(),
     }
+
+
+def request_rows(table: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows of an ingested table shaped like the customers of `POST /predict`."""
+    columns = [contract.ID, *contract.feature_names()]
+    records = table[columns].astype(object).to_dict("records")
+    return [{k: _plain(v) for k, v in r.items()} for r in records]
 
 
 def _plain(value: Any) -> Any:

@@ -8,7 +8,8 @@ import httpx
 import pytest
 
 from churn import package, serve
-from delivery_helpers import build_package, bundled, request_rows
+from churn.package import request_rows
+from delivery_helpers import build_package, bundled
 
 
 @pytest.fixture(scope="module")

@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 
 from churn import package, smoke
+from churn.package import request_rows
 from conftest import ROOT
 from delivery_helpers import (
     build_package,
     bundled,
     fitted,
     reference_proba,
-    request_rows,
 )
 
 #: A small batch limit, so the oversized request stays small.

@@ -8,7 +8,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MinMaxScaler, OneHotEncoder
 
 from churn import contract, prepare, scorer
-from delivery_helpers import bundled, fitted, reference_proba, request_rows
+from churn.package import request_rows
+from delivery_helpers import bundled, fitted, reference_proba
 
 TOLERANCE = 1e-9
 
