@@ -14,6 +14,7 @@ import os
 import re
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -270,7 +271,12 @@ def test_publishing_received_the_package_card_and_metrics(act_run: dict) -> None
     assert pkg.version == "1.3.0"
     committed = json.loads((ROOT / "metrics" / "metrics.json").read_text())
     assert json.loads((record / "metrics.json").read_text()) == committed
-    assert "churn-model 1.3.0" in (record / "model_card.md").read_text()
+    # The published card is the packaged one (the pipeline's card when it wrote one).
+    with tarfile.open(record / "churn-model-1.3.0.tar.gz") as tar:
+        member = next(m for m in tar.getmembers() if m.name.endswith("model_card.md"))
+        packaged = tar.extractfile(member).read().decode()
+    assert (record / "model_card.md").read_text() == packaged
+    assert packaged.startswith("# Model card")
 
 
 @pytest.mark.slow
