@@ -2,6 +2,8 @@
 
 import re
 
+import yaml
+
 from conftest import ROOT, run
 
 
@@ -11,3 +13,11 @@ def test_no_stage_is_out_of_date_against_the_lock() -> None:
     proc = run(["dvc", "repro", "--dry", "--allow-missing"], ROOT)
     stale = re.findall(r"Running stage '([^']+)'", proc.stdout)
     assert not stale, f"dvc.lock is stale for {stale}; run `make repro` and commit it"
+
+
+def test_lock_holds_exactly_the_stages_of_dvc_yaml() -> None:
+    # `dvc repro` never drops the entry of a stage removed from dvc.yaml; a stale one
+    # would still be read by anything that looks up an output's hash in the lock.
+    lock = yaml.safe_load((ROOT / "dvc.lock").read_text())["stages"]
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    assert set(lock) == set(stages)
