@@ -6,7 +6,8 @@ import pytest
 from pydantic import ValidationError
 
 from churn import contract, schema
-from delivery_helpers import bundled, request_rows
+from churn.package import request_rows
+from delivery_helpers import bundled
 
 Customer = schema.Customer
 
