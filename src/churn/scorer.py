@@ -129,15 +129,18 @@ class Scorer:
 
     def encode(self, rows: Sequence[Row]) -> np.ndarray:
         """The feature matrix the fitted ColumnTransformer would produce."""
-        n = len(rows)
-        if n == 1:
+        if len(rows) == 1:
             return self._encode_one(rows[0])
-        out = np.zeros((n, self.width))
-        if n == 0:
-            return out
+        if not rows:
+            return np.zeros((0, self.width))
         # One pass over the rows, then whole columns at a time.
         values = zip(*map(self._pick, rows), strict=True)
-        columns = dict(zip(self._inputs, values, strict=True))
+        return self.encode_columns(dict(zip(self._inputs, values, strict=True)))
+
+    def encode_columns(self, columns: Mapping[str, Sequence[Any]]) -> np.ndarray:
+        """`encode` for a batch given column by column: name -> values, in row order."""
+        n = len(columns[self._inputs[0]])
+        out = np.zeros((n, self.width))
         everyone = np.arange(n)
         for block in self.blocks:
             if isinstance(block, _Numbers):
@@ -182,7 +185,15 @@ class Scorer:
 
     def proba(self, rows: Sequence[Row]) -> np.ndarray:
         """Probability of churn for each row, in order."""
-        X = self.encode(rows)
+        return self._proba(self.encode(rows))
+
+    def proba_columns(self, columns: Mapping[str, Sequence[Any]]) -> np.ndarray:
+        """Probability of churn for a batch given column by column."""
+        if len(columns[self._inputs[0]]) == 1:
+            return self._proba(self._encode_one({k: v[0] for k, v in columns.items()}))
+        return self._proba(self.encode_columns(columns))
+
+    def _proba(self, X: np.ndarray) -> np.ndarray:
         if self._linear is not None:
             weights, intercept = self._linear
             # The same arithmetic as LogisticRegression.predict_proba for 2 classes.
@@ -198,7 +209,16 @@ class SklearnScorer:
 
     def proba(self, rows: Sequence[Row]) -> np.ndarray:
         """Probability of churn for each row, in order."""
-        frame = pd.DataFrame.from_records(rows, columns=contract.feature_names())
+        return self._proba(
+            pd.DataFrame.from_records(rows, columns=contract.feature_names())
+        )
+
+    def proba_columns(self, columns: Mapping[str, Sequence[Any]]) -> np.ndarray:
+        """Probability of churn for a batch given column by column."""
+        names = contract.feature_names()
+        return self._proba(pd.DataFrame({name: columns[name] for name in names}))
+
+    def _proba(self, frame: pd.DataFrame) -> np.ndarray:
         nullable = [c.name for c in contract.COLUMNS if c.nullable]
         frame[nullable] = frame[nullable].astype("float64").fillna(0.0)
         return self.model.predict_proba(frame)[:, 1]

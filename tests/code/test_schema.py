@@ -122,3 +122,88 @@ def test_schema_command_writes_the_json_schema(tmp_path) -> None:
     assert schema.main(["--out", str(out)]) == 0
     written = json.loads(out.read_text())
     assert written["$defs"]["Customer"]["additionalProperties"] is False
+
+
+# --- the whole-column check of a batch ------------------------------------------
+
+#: Values that break, or test the edge of, some column's rule.
+ODD_VALUES = (
+    None,
+    True,
+    False,
+    0,
+    1,
+    1.0,
+    -1,
+    72,
+    73,
+    10**20,
+    12.5,
+    float("nan"),
+    float("inf"),
+    "1",
+    "Yes",
+    "Weekly",
+    "Month-to-month",
+    [],
+    {},
+)
+
+
+def _accepted(request, body) -> bool:
+    try:
+        request.model_validate(body)
+    except ValidationError:
+        return False
+    return True
+
+
+def test_column_check_takes_every_real_customer(rows: list[dict]) -> None:
+    check = schema.ColumnCheck(len(rows))
+    ids, columns = check.columns({"customers": rows})
+    assert ids == [r["customer_id"] for r in rows]
+    assert list(columns) == contract.feature_names()
+    for name, values in columns.items():
+        assert list(values) == [r[name] for r in rows], name
+    without_ids = [{k: v for k, v in r.items() if k != contract.ID} for r in rows[:3]]
+    assert check.columns({"customers": without_ids})[0] == [None] * 3
+
+
+def test_column_check_never_takes_what_the_request_model_refuses(
+    rows: list[dict],
+) -> None:
+    # Every column set to every odd value, in a batch of three customers (one not
+    # yet billed): the check may decline a valid body, never accept an invalid one.
+    limit = 3
+    request = schema.build_request_model(limit)
+    check = schema.ColumnCheck(limit)
+    unbilled = next(r for r in rows if r["tenure"] == 0)
+    batch = [rows[1], rows[2], unbilled]
+    bodies = []
+    for name in [contract.ID, *contract.feature_names()]:
+        for value in ODD_VALUES:
+            for at in (0, 2):
+                changed = [dict(r) for r in batch]
+                changed[at][name] = value
+                bodies.append({"customers": changed})
+        bodies.append({"customers": [{k: v for k, v in rows[1].items() if k != name}]})
+    bodies += [
+        {"customers": [dict(rows[1], shoe_size=42)]},
+        {"customers": [rows[1]] * (limit + 1)},
+        {"customers": []},
+        {"customers": rows[1]},
+        {"customers": [rows[1]], "extra": 1},
+        {"customers": ["a row"]},
+        [rows[1]],
+        None,
+    ]
+    taken = refused = 0
+    for body in bodies:
+        valid = _accepted(request, body)
+        if check.columns(body) is not None:
+            assert valid, body
+            taken += 1
+        refused += not valid
+    # Both sides were exercised: the check cleared valid bodies, the model refused
+    # many invalid ones, and the check declined each of those.
+    assert taken > 50 and refused > 200

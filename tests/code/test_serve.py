@@ -7,7 +7,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from churn import package, serve
+from churn import contract, package, schema, serve
 from churn.package import request_rows
 from delivery_helpers import build_package, bundled
 
@@ -99,3 +99,35 @@ def test_app_from_env_needs_a_package(
         serve.app_from_env()
     monkeypatch.setenv(serve.PACKAGE_ENV, str(built))
     assert serve.app_from_env().version == "1.0.0"
+
+
+def test_a_body_the_column_check_declines_still_gets_the_model_s_answer(
+    built: Path,
+) -> None:
+    # A 0/1 flag sent as 1.0 is valid for the request model but not certainly so
+    # for the whole-column check: the request takes the per-customer path.
+    app = serve.create_app(package.load(built))
+    rows = request_rows(bundled().head(3))
+    flag = next(r for r in rows if r["senior_citizen"] == 0)
+    assert schema.ColumnCheck(10).columns({"customers": [flag]}) is not None
+    as_float = dict(flag, senior_citizen=0.0)
+    assert schema.ColumnCheck(10).columns({"customers": [as_float]}) is None
+    plain = _call(app, "POST", "/predict", json={"customers": [flag, flag]})
+    declined = _call(app, "POST", "/predict", json={"customers": [as_float, flag]})
+    assert plain.status_code == declined.status_code == 200
+    assert declined.json()["predictions"] == plain.json()["predictions"]
+
+
+def test_openapi_documents_the_request_body(built: Path) -> None:
+    spec = _call(app := serve.create_app(package.load(built)), "GET", "/openapi.json")
+    body = spec.json()["paths"]["/predict"]["post"]["requestBody"]
+    ref = body["content"]["application/json"]["schema"]["$ref"]
+    assert ref == "#/components/schemas/PredictRequest"
+    schemas = spec.json()["components"]["schemas"]
+    customers = schemas["PredictRequest"]["properties"]["customers"]["items"]
+    assert customers == {"$ref": "#/components/schemas/Customer"}
+    assert set(schemas["Customer"]["properties"]) == {
+        contract.ID,
+        *contract.feature_names(),
+    }
+    assert app.openapi() is app.openapi()
