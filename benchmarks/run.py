@@ -10,9 +10,9 @@ Everything runs in scratch clones of this repository's committed state (under
 4. floor: the level-0 script (`levels/0-manual/train_churn.py`) doing the same work in
    one process, or the stage functions called in one process when that script is
    absent;
-5. prediction: the trained model's in-process latency (one row) and batch throughput;
-   HTTP latency is reported as skipped, naming why (there is no `src/churn/serve.py`
-   yet, or its request schema is not known to this script);
+5. prediction (`serving.py`): one-row latency and batch throughput of the trained
+   model in process and of `churn serve` over HTTP, next to `mlflow models serve`
+   serving the same model when MLflow is installed (`pip install -e '.[bench]'`);
 6. scale: every stage's command run directly at each size (the bundled data and
    synthetic scale-ups from `scale.py`), with wall time, time spent importing
    (`PYTHONPROFILEIMPORTTIME`) and peak memory (`wait4`) per stage;
@@ -56,7 +56,7 @@ ROOT = Path(__file__).resolve().parents[1]
 HERE = Path(__file__).resolve().parent
 LEVEL0 = Path("levels/0-manual/train_churn.py")
 BUNDLED = Path("data/external/telco_churn.csv")
-SERVE = Path("src/churn/serve.py")
+SERVING = Path("benchmarks/serving.py")
 PACKAGES = (
     "dvc",
     "great-expectations",
@@ -107,6 +107,8 @@ class Context:
     sizes: list[str]
     profile_rows: int
     single_rows: int
+    batch_rows: int = 1000
+    batch_repeats: int = 20
     env: dict[str, str] = field(default_factory=dict)
 
 
@@ -417,49 +419,27 @@ def run_floor(ctx: Context, repo: Path) -> dict[str, Any]:
     }
 
 
-PREDICT_SNIPPET = """
-import json, sys, time
-import numpy as np, pandas as pd
-from churn import config, contract, model_io
-model = model_io.load(config.MODEL_FILE)
-X = pd.read_parquet(config.TEST_DATA)[contract.feature_names()]
-rows = [X.iloc[[i]] for i in range(min(len(X), int(sys.argv[1])))]
-model.predict_proba(rows[0])
-single = []
-for row in rows:
-    t = time.perf_counter()
-    model.predict_proba(row)
-    single.append(time.perf_counter() - t)
-t = time.perf_counter(); model.predict_proba(X); batch = time.perf_counter() - t
-print(json.dumps({
-    "single_rows": len(single),
-    "p50_ms": float(np.percentile(single, 50) * 1e3),
-    "p99_ms": float(np.percentile(single, 99) * 1e3),
-    "batch_rows": len(X),
-    "batch_rows_per_s": len(X) / batch,
-}))
-"""
-
-
 def run_prediction(ctx: Context, repo: Path) -> dict[str, Any]:
-    """Latency of one-row predictions and batch throughput of the trained model."""
-    log.info("prediction latency, in process")
+    """Prediction latency and throughput, in process and over HTTP, next to MLflow."""
+    log.info("prediction: in process, churn serve and mlflow models serve")
+    cmd = [
+        sys.executable,
+        str(repo / SERVING),
+        "--single",
+        str(ctx.single_rows),
+        "--batch",
+        str(ctx.batch_rows),
+        "--batch-repeats",
+        str(ctx.batch_repeats),
+    ]
     proc = subprocess.run(
-        [sys.executable, "-c", PREDICT_SNIPPET, str(ctx.single_rows)],
-        cwd=repo,
-        env=repo_env(ctx, repo),
-        capture_output=True,
-        text=True,
+        cmd, cwd=repo, env=repo_env(ctx, repo), capture_output=True, text=True
     )
+    if not proc.stdout.strip():
+        raise RuntimeError(f"{SERVING} failed:\n{proc.stderr[-5000:]}")
+    result = json.loads(proc.stdout)
     if proc.returncode != 0:
-        raise RuntimeError(f"in-process prediction failed:\n{proc.stderr}")
-    result: dict[str, Any] = {"in_process": json.loads(proc.stdout.splitlines()[-1])}
-    if (repo / SERVE).is_file():
-        result["http"] = {
-            "skipped": f"{SERVE} exists; measuring it needs its request schema here"
-        }
-    else:
-        result["http"] = {"skipped": f"{SERVE} does not exist yet"}
+        log.warning("the served probabilities differ: %s", result["max_abs_difference"])
     return result
 
 
@@ -706,6 +686,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             "met": largest["peak_rss_mb"] < 4096,
         }
     )
+    out += serving_targets(results["prediction"])
     growth = results.get("growth")
     if growth:
         out.append(
@@ -721,6 +702,44 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+def serving_targets(pred: dict[str, Any]) -> list[dict[str, Any]]:
+    """Issue targets for the service against MLflow serving the same model."""
+    versus = pred.get("versus_mlflow")
+    if versus is None:
+        skipped = (pred.get("mlflow") or {}).get("skipped", "not measured")
+        return [{"target": "serving vs MLflow", "value": skipped, "met": False}]
+    ours, theirs = pred["http"], pred["mlflow"]
+    return [
+        {
+            "target": "HTTP one customer: p50 <= 1/4 of MLflow's",
+            "value": (
+                f"{ours['single']['p50_ms']:.2f} ms vs "
+                f"{theirs['single']['p50_ms']:.2f} ms "
+                f"({versus['single_p50_ratio']:.1%})"
+            ),
+            "met": versus["single_p50_ratio"] <= 0.25,
+        },
+        {
+            "target": "HTTP batch: throughput >= 2 x MLflow's",
+            "value": (
+                f"{ours['batch']['rows_per_s']:,.0f} vs "
+                f"{theirs['batch']['rows_per_s']:,.0f} rows/s "
+                f"({versus['batch_throughput_ratio']:.1f} x, "
+                f"{ours['batch']['rows']:,} rows per request)"
+            ),
+            "met": versus["batch_throughput_ratio"] >= 2,
+        },
+        {
+            "target": "same probabilities as scikit-learn to 1e-9",
+            "value": ", ".join(
+                f"{name} {diff:.1e}"
+                for name, diff in pred["max_abs_difference"].items()
+            ),
+            "met": pred["identical"],
+        },
+    ]
 
 
 def growth(scale_runs: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -835,6 +854,8 @@ def main(argv: list[str] | None = None) -> int:
         sizes=sizes,
         profile_rows=args.profile_rows,
         single_rows=50 if args.tiny else 300,
+        batch_rows=200 if args.tiny else 1000,
+        batch_repeats=5 if args.tiny else 20,
     )
     results = benchmark(ctx)
     results["config"]["mode"] = "tiny" if args.tiny else "default"

@@ -158,12 +158,18 @@ def test_tiny_benchmark_measures_every_section(tmp_path: Path) -> None:
         assert all(s["peak_rss_mb"] > 0 for s in size["stages"].values())
     assert results["growth"]["from_rows"] == 2000
     assert results["profile"]["cumulative"]
-    assert results["prediction"]["in_process"]["p99_ms"] > 0
-    assert (
-        "skipped" in results["prediction"]["http"]
-        or "p50_ms" in (results["prediction"]["http"])
-    )
-    assert len(results["targets"]) == 5
+    pred = results["prediction"]
+    # The service and MLflow served the same model side by side, and every path
+    # gave scikit-learn's probabilities.
+    assert set(pred["max_abs_difference"]) == {"scorer", "http", "mlflow"}
+    assert pred["identical"], pred["max_abs_difference"]
+    assert pred["in_process"]["scorer"]["kind"] == "Scorer"
+    served = [pred["http"], pred["mlflow"], *pred["in_process"].values()]
+    for path in served:
+        assert path["single"]["p99_ms"] >= path["single"]["p50_ms"] > 0
+        assert path["batch"]["rows"] == 200 and path["batch"]["rows_per_s"] > 0
+    assert pred["mlflow"]["command"].startswith("mlflow models serve")
+    assert len(results["targets"]) == 8
     markdown = (tmp_path / "RESULTS.md").read_text()
     for title in TITLES:
         assert f"## {title}" in markdown

@@ -1,0 +1,327 @@
+"""Prediction speed: this project's service next to `mlflow models serve`, one model.
+
+Run from a checkout where the pipeline has run (`run.py` runs it in its clone):
+
+    python benchmarks/serving.py --single 300 --batch 1000 --batch-repeats 20
+
+It measures, on the same machine and in the same run:
+
+- in process: one-row `predict_proba` on a DataFrame (plain scikit-learn) and the
+  service's own scorer (`churn.scorer`), p50/p99, and both on a batch (rows/s);
+- over HTTP: `churn serve` on the packaged model (`POST /predict`), started as a real
+  process on a loopback port, one customer per request (p50/p99, one kept-alive
+  connection, as a client would) and `--batch` customers per request (rows/s);
+- the same over HTTP for `mlflow models serve --env-manager local` serving the same
+  fitted pipeline (`mlflow.sklearn.save_model`, `pyfunc_predict_fn="predict_proba"`,
+  `POST /invocations` with `dataframe_split`), when MLflow is installed
+  (`pip install -e '.[bench]'`); otherwise that part is reported as skipped;
+- the largest difference between the probabilities each path returned for the batch
+  and the pipeline's own `predict_proba` on the cleaned rows.
+
+Both services run with their default logging. One JSON object goes to standard output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import importlib.util
+import json
+import logging
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from churn import config, contract, package, prepare, scorer, smoke
+
+log = logging.getLogger("benchmark.serving")
+
+#: Largest difference allowed between any path's probabilities and scikit-learn's.
+TOLERANCE = 1e-9
+_LISTENING = re.compile(r"Uvicorn running on http://([\d.]+):(\d+)")
+
+
+def customers(rows: int) -> tuple[list[dict[str, Any]], pd.DataFrame]:
+    """`rows` ingested customers as request rows, and the model's input for them."""
+    raw = pd.read_parquet(config.RAW_DATA)
+    if len(raw) < rows:
+        # Small scaled-down checkouts: repeat customers rather than shrink the batch.
+        raw = pd.concat([raw] * (rows // len(raw) + 1), ignore_index=True)
+    raw = raw.head(rows).reset_index(drop=True)
+    frame = prepare.clean(raw)[contract.feature_names()].reset_index(drop=True)
+    return package.request_rows(raw), frame
+
+
+def timed(call: Callable[[], Any], times: int, warmup: int) -> list[float]:
+    """Seconds each of `times` calls took, after `warmup` untimed ones."""
+    for _ in range(warmup):
+        call()
+    out = []
+    for _ in range(times):
+        start = time.perf_counter()
+        call()
+        out.append(time.perf_counter() - start)
+    return out
+
+
+def latency(seconds: list[float]) -> dict[str, float]:
+    """p50 and p99 in milliseconds."""
+    return {
+        "p50_ms": float(np.percentile(seconds, 50) * 1e3),
+        "p99_ms": float(np.percentile(seconds, 99) * 1e3),
+        "calls": len(seconds),
+    }
+
+
+def throughput(seconds: list[float], rows: int) -> dict[str, float]:
+    """Rows per second of the median call, and that call's milliseconds."""
+    median = float(np.median(seconds))
+    return {"rows": rows, "p50_ms": median * 1e3, "rows_per_s": rows / median}
+
+
+class Client:
+    """POSTs JSON over one kept-alive connection, as a real client would."""
+
+    def __init__(self, url: str) -> None:
+        host, port = url.split("//", 1)[1].rsplit(":", 1)
+        self.conn = http.client.HTTPConnection(host, int(port), timeout=60)
+
+    def post(self, path: str, body: bytes) -> bytes:
+        """The response body; anything but 200 is an error."""
+        self.conn.request(
+            "POST", path, body=body, headers={"Content-Type": "application/json"}
+        )
+        resp = self.conn.getresponse()
+        data = resp.read()
+        if resp.status != 200:
+            raise RuntimeError(f"POST {path}: {resp.status} {data[:300]!r}")
+        return data
+
+    def close(self) -> None:
+        """Close the connection."""
+        self.conn.close()
+
+
+def measure_http(
+    client: Client,
+    path: str,
+    singles: list[bytes],
+    batch: bytes,
+    *,
+    batch_rows: int,
+    batch_repeats: int,
+) -> tuple[dict[str, Any], bytes]:
+    """One-customer latency (cycling through `singles`) and batch throughput."""
+    queue = iter(singles * 2)
+    single = timed(lambda: client.post(path, next(queue)), len(singles), 0)
+    answer = client.post(path, batch)
+    seconds = timed(lambda: client.post(path, batch), batch_repeats, 1)
+    return {"single": latency(single), "batch": throughput(seconds, batch_rows)}, answer
+
+
+def in_process(
+    model: Any, rows: list[dict[str, Any]], frame: pd.DataFrame, single: int, reps: int
+) -> dict[str, Any]:
+    """The fitted pipeline and the service's scorer, called directly."""
+    features = [{k: r[k] for k in contract.feature_names()} for r in rows]
+    fast = scorer.from_model(model)
+    one_frames = [frame.iloc[[i % len(frame)]] for i in range(single)]
+    frames = iter(one_frames)
+    one_rows = iter(
+        features[i % len(features) : i % len(features) + 1] for i in range(single)
+    )
+    return {
+        "sklearn_dataframe": {
+            "single": latency(
+                timed(lambda: model.predict_proba(next(frames)), single, 0)
+            ),
+            "batch": throughput(
+                timed(lambda: model.predict_proba(frame), reps, 1), len(frame)
+            ),
+        },
+        "scorer": {
+            "kind": type(fast).__name__,
+            "single": latency(timed(lambda: fast.proba(next(one_rows)), single, 0)),
+            "batch": throughput(
+                timed(lambda: fast.proba(features), reps, 1), len(frame)
+            ),
+        },
+    }
+
+
+def churn_service(
+    pkg_path: Path, rows: list[dict[str, Any]], single: int, reps: int
+) -> tuple[dict[str, Any], np.ndarray]:
+    """`churn serve` on the package: latency, throughput and the batch's answers."""
+    singles = [
+        json.dumps({"customers": [rows[i % len(rows)]]}).encode() for i in range(single)
+    ]
+    batch = json.dumps({"customers": rows}).encode()
+    with smoke.running(pkg_path) as service:
+        client = Client(service.url)
+        try:
+            figures, answer = measure_http(
+                client,
+                "/predict",
+                singles,
+                batch,
+                batch_rows=len(rows),
+                batch_repeats=reps,
+            )
+        finally:
+            client.close()
+    proba = [p["churn_probability"] for p in json.loads(answer)["predictions"]]
+    return {"command": "churn serve --package ...", **figures}, np.array(proba)
+
+
+@contextmanager
+def mlflow_serving(
+    model_dir: Path, log_file: Path, timeout: float = 120
+) -> Iterator[str]:
+    """`mlflow models serve` on a free loopback port until the block ends; its URL."""
+    env = dict(os.environ)
+    # MLflow starts `uvicorn` by name, so this interpreter's scripts go first.
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env.update(MLFLOW_DISABLE_TELEMETRY="true", DO_NOT_TRACK="true")
+    cmd = [sys.executable, "-m", "mlflow", "models", "serve", "-m", str(model_dir)]
+    cmd += ["--env-manager", "local", "-h", "127.0.0.1", "-p", "0"]
+    with log_file.open("w") as err:
+        proc = subprocess.Popen(
+            cmd, env=env, stdout=err, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            match = _LISTENING.search(log_file.read_text())
+            if match:
+                break
+            if proc.poll() is not None or time.monotonic() > deadline:
+                tail = log_file.read_text()[-3000:]
+                raise RuntimeError(f"mlflow models serve did not start:\n{tail}")
+            time.sleep(0.2)
+        yield f"http://{match.group(1)}:{match.group(2)}"
+    finally:
+        # MLflow runs uvicorn as a child; the session holds both.
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def mlflow_service(
+    model: Any, frame: pd.DataFrame, single: int, reps: int, work: Path
+) -> tuple[dict[str, Any], np.ndarray | None]:
+    """`mlflow models serve` on the same fitted pipeline, if MLflow is installed."""
+    if importlib.util.find_spec("mlflow") is None:
+        return {"skipped": "MLflow is not installed (pip install -e '.[bench]')"}, None
+    import mlflow
+    import mlflow.sklearn
+
+    model_dir = work / "mlflow-model"
+    mlflow.sklearn.save_model(model, model_dir, pyfunc_predict_fn="predict_proba")
+
+    def body(part: pd.DataFrame) -> bytes:
+        split = json.loads(part.to_json(orient="split", index=False))
+        return json.dumps({"dataframe_split": split}).encode()
+
+    singles = [body(frame.iloc[[i % len(frame)]]) for i in range(single)]
+    with mlflow_serving(model_dir, work / "mlflow-serve.log") as url:
+        client = Client(url)
+        try:
+            figures, answer = measure_http(
+                client,
+                "/invocations",
+                singles,
+                body(frame),
+                batch_rows=len(frame),
+                batch_repeats=reps,
+            )
+        finally:
+            client.close()
+    proba = np.array([p[1] for p in json.loads(answer)["predictions"]])
+    command = "mlflow models serve --env-manager local"
+    return {"command": command, "version": mlflow.__version__, **figures}, proba
+
+
+def compare(
+    name: str, ours: dict[str, Any], theirs: dict[str, Any]
+) -> dict[str, float | str]:
+    """How `ours` compares with `theirs`: latency and throughput ratios."""
+    return {
+        "against": name,
+        "single_p50_ratio": ours["single"]["p50_ms"] / theirs["single"]["p50_ms"],
+        "batch_throughput_ratio": ours["batch"]["rows_per_s"]
+        / theirs["batch"]["rows_per_s"],
+    }
+
+
+def run(single: int, batch_rows: int, batch_repeats: int) -> dict[str, Any]:
+    """Every measurement; the JSON-ready result."""
+    rows, frame = customers(batch_rows)
+    with tempfile.TemporaryDirectory(prefix="serving-bench-") as tmp:
+        work = Path(tmp)
+        log.info("packaging the model")
+        pkg_path = package.build_from_workspace(
+            work / "dist",
+            package.DEV_VERSION,
+            config.load_params(),
+            enforce_floor=False,
+        )
+        model = package.load(pkg_path).model
+        reference = model.predict_proba(frame)[:, 1]
+        log.info("in process: %d single rows, batches of %d", single, len(frame))
+        result: dict[str, Any] = {
+            "in_process": in_process(model, rows, frame, single, batch_repeats)
+        }
+        log.info("churn serve over HTTP")
+        result["http"], ours = churn_service(pkg_path, rows, single, batch_repeats)
+        log.info("mlflow models serve over HTTP")
+        result["mlflow"], theirs = mlflow_service(
+            model, frame, single, batch_repeats, work
+        )
+    fast = scorer.from_model(model).proba(
+        [{k: r[k] for k in contract.feature_names()} for r in rows]
+    )
+    differences = {"scorer": fast, "http": ours}
+    if theirs is not None:
+        differences["mlflow"] = theirs
+        result["versus_mlflow"] = compare("mlflow", result["http"], result["mlflow"])
+    result["max_abs_difference"] = {
+        name: float(np.max(np.abs(values - reference)))
+        for name, values in differences.items()
+    }
+    result["identical"] = all(
+        d <= TOLERANCE for d in result["max_abs_difference"].values()
+    )
+    result["tolerance"] = TOLERANCE
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: measure, then print the result as one JSON object."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--single", type=int, default=300, help="one-row requests")
+    parser.add_argument("--batch", type=int, default=1000, help="rows per batch")
+    parser.add_argument("--batch-repeats", type=int, default=20)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    result = run(args.single, args.batch, args.batch_repeats)
+    sys.stdout.write(json.dumps(result, indent=2) + "\n")
+    return 0 if result["identical"] else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
