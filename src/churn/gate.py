@@ -71,6 +71,15 @@ class Rules:
             raise ValueError(f"gate.tolerance must be >= 0, got {rules.tolerance}")
         return rules
 
+    @property
+    def higher_is_better(self) -> bool:
+        """Whether a larger value of the metric is a better model."""
+        return stats.HIGHER_IS_BETTER[self.metric]
+
+    def below_floor(self, value: float) -> bool:
+        """Whether `value` of the metric is worse than the absolute floor."""
+        return value < self.floor if self.higher_is_better else value > self.floor
+
 
 @dataclass(frozen=True)
 class Verdict:
@@ -97,15 +106,14 @@ def decide(
     """Apply the rules to the PR's and `main`'s metrics (`None` when absent), the
     bootstrap interval of the gate metric and the validation summary."""
     m = rules.metric
-    higher = stats.HIGHER_IS_BETTER[m]
+    higher = rules.higher_is_better
     if validation is not None and not validation.get("success", False):
         failed = validation.get("failed", "?")
         return Verdict(False, "validation", f"data validation failed ({failed} failed)")
     value = (pr or {}).get(m)
     if value is None:
         return Verdict(False, "no metrics", f"the pipeline produced no `{m}`")
-    below = value < rules.floor if higher else value > rules.floor
-    if below:
+    if rules.below_floor(value):
         side = "below" if higher else "above"
         return Verdict(
             False, "floor", f"`{m}` {value:.4f} is {side} the floor {rules.floor:.4f}"

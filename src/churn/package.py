@@ -1,6 +1,6 @@
 """The model package: what a release ships and what the service loads.
 
-`churn package --version 1.2.0` checks the metrics against the release floor, then
+`churn package --version 1.2.0` checks the metrics against the gate's floor, then
 writes `dist/churn-model-1.2.0/` and the same files as `dist/churn-model-1.2.0.tar.gz`:
 
     model.skops          the fitted pipeline (skops: loading runs no pickled code)
@@ -41,7 +41,7 @@ import pandas as pd
 import yaml
 from sklearn.pipeline import Pipeline
 
-from churn import config, contract, model_io, prepare, schema
+from churn import config, contract, gate, model_io, prepare, schema
 
 log = logging.getLogger(__name__)
 
@@ -135,33 +135,28 @@ def check_version(version: str) -> str:
 # --- the release floor ------------------------------------------------------------
 
 
-def floor_failures(metrics: dict[str, float], floor: dict[str, float]) -> list[str]:
-    """One message per metric in `floor` that `metrics` misses or falls below."""
-    failures = []
-    for name, minimum in sorted(floor.items()):
-        value = metrics.get(name)
-        if value is None:
-            failures.append(f"{name} is missing from the metrics")
-        elif value < minimum:
-            failures.append(f"{name} {value} is below the release floor {minimum}")
-    return failures
+def floor_failure(metrics: dict[str, float], rules: gate.Rules) -> str | None:
+    """Why `metrics` miss the gate's absolute floor, or None if they clear it."""
+    value = metrics.get(rules.metric)
+    if value is None:
+        return f"{rules.metric} is missing from the metrics"
+    if rules.below_floor(value):
+        side = "below" if rules.higher_is_better else "above"
+        return f"{rules.metric} {value} is {side} the floor {rules.floor}"
+    return None
 
 
 def check_floor(metrics: dict[str, float], params: dict[str, Any]) -> None:
-    """Raise `BelowFloorError` if `metrics` miss the floor set in `params`."""
-    failures = floor_failures(metrics, floor_from(params))
-    if failures:
-        raise BelowFloorError("; ".join(failures) + " (release.min_* in params.yaml)")
+    """Raise `BelowFloorError` if `metrics` miss the floor set in `params`.
 
-
-def floor_from(params: dict[str, Any]) -> dict[str, float]:
-    """The floor in `params.yaml`: `release.min_<metric>` keys, e.g. min_roc_auc."""
-    release = params.get("release") or {}
-    return {
-        key.removeprefix("min_"): float(value)
-        for key, value in release.items()
-        if key.startswith("min_")
-    }
+    It is the pull-request gate's floor (`gate.floor`): one bar for what may merge
+    and what may ship, so a model the gate let through is never refused here.
+    """
+    failure = floor_failure(metrics, gate.Rules.from_params(params))
+    if failure:
+        raise BelowFloorError(
+            f"{failure} (gate.floor in params.yaml): no model below it is released"
+        )
 
 
 # --- what goes into the package ---------------------------------------------------
@@ -324,14 +319,17 @@ def build(
     customers: pd.DataFrame,
     cards: list[Path],
     commit: str | None = None,
+    enforce_floor: bool = True,
 ) -> Path:
     """Write the package folder `out/churn-model-<version>/` and its `.tar.gz`.
 
     Returns the folder. Raises `BelowFloorError` before writing anything if the
-    metrics miss the release floor in `params`.
+    metrics miss the floor in `params` (unless `enforce_floor` is off, as for a
+    local `churn serve`).
     """
     check_version(version)
-    check_floor(metrics, params)
+    if enforce_floor:
+        check_floor(metrics, params)
     if not model_file.is_file():
         raise PackageError(f"{model_file}: no model; run `make repro` first")
     folder = out / f"{NAME}-{version}"
@@ -474,12 +472,11 @@ def build_from_workspace(
     out: Path, version: str, params: dict[str, Any], *, enforce_floor: bool = True
 ) -> Path:
     """Package the model the pipeline produced in this checkout."""
-    if not enforce_floor:
-        params = {k: v for k, v in params.items() if k != "release"}
     # The metrics are committed, so a model below the floor is refused even before
     # the pipeline has produced anything else.
     metrics = _read_json(config.MODEL_METRICS)
-    check_floor(metrics, params)
+    if enforce_floor:
+        check_floor(metrics, params)
     for needed in (
         config.MODEL_FILE,
         config.MODEL_METRICS,
@@ -505,6 +502,7 @@ def build_from_workspace(
         ),
         cards=find_card(config.ROOT),
         commit=git("rev-parse", "HEAD"),
+        enforce_floor=enforce_floor,
     )
 
 
@@ -514,9 +512,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--version", default=DEV_VERSION, help="e.g. 1.2.0")
     parser.add_argument("--out", type=Path, default=config.ROOT / "dist")
     parser.add_argument(
-        "--min-roc-auc",
+        "--floor",
         type=float,
-        help="release floor for ROC AUC (default: release.min_roc_auc in params.yaml)",
+        help="absolute floor on the gate metric (default: gate.floor in params.yaml)",
     )
     parser.add_argument(
         "--release-plan",
@@ -537,11 +535,8 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.write("".join(f"{k}={v}\n" for k, v in plan.items()))
         return 0
     params = config.load_params()
-    if args.min_roc_auc is not None:
-        params["release"] = {
-            **(params.get("release") or {}),
-            "min_roc_auc": args.min_roc_auc,
-        }
+    if args.floor is not None:
+        params["gate"] = {**params["gate"], "floor": args.floor}
     try:
         folder = build_from_workspace(args.out, args.version, params)
     except PackageError as exc:

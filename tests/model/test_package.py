@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from churn import contract, model_io, package
+from churn import contract, gate, model_io, package
 from delivery_helpers import (
     PARAMS,
     build_package,
@@ -142,20 +142,33 @@ def test_not_a_package(tmp_path: Path) -> None:
 
 
 def test_below_the_floor_nothing_is_packaged(tmp_path: Path) -> None:
-    params = {**PARAMS, "release": {"min_roc_auc": 0.99}}
-    with pytest.raises(package.BelowFloorError, match="roc_auc .* below .* 0.99"):
+    params = {**PARAMS, "gate": {**PARAMS["gate"], "floor": 0.99}}
+    with pytest.raises(
+        package.BelowFloorError, match="roc_auc .* below the floor 0.99"
+    ):
         build_package(tmp_path, params=params)
     assert not (tmp_path / "dist").exists()
 
 
-def test_floor_failures() -> None:
-    floor = package.floor_from({"release": {"min_roc_auc": 0.8, "min_f1": 0.5}})
-    assert floor == {"roc_auc": 0.8, "f1": 0.5}
-    assert package.floor_failures({"roc_auc": 0.84, "f1": 0.6}, floor) == []
-    assert package.floor_failures({"roc_auc": 0.7}, floor) == [
-        "f1 is missing from the metrics",
-        "roc_auc 0.7 is below the release floor 0.8",
-    ]
+def test_the_release_floor_is_the_gate_s_floor() -> None:
+    rules = gate.Rules(metric="roc_auc", tolerance=0.005, floor=0.8)
+    assert package.floor_failure({"roc_auc": 0.84}, rules) is None
+    assert package.floor_failure({"roc_auc": 0.8}, rules) is None
+    assert package.floor_failure({"roc_auc": 0.7}, rules) == (
+        "roc_auc 0.7 is below the floor 0.8"
+    )
+    assert package.floor_failure({"f1": 0.9}, rules) == (
+        "roc_auc is missing from the metrics"
+    )
+    # Lower is better for log loss: its floor is a ceiling.
+    loss = gate.Rules(metric="log_loss", tolerance=0.01, floor=0.5)
+    assert package.floor_failure({"log_loss": 0.45}, loss) is None
+    assert package.floor_failure({"log_loss": 0.6}, loss) == (
+        "log_loss 0.6 is above the floor 0.5"
+    )
+    # A model the pull-request gate lets through on the floor rule may be released.
+    assert "release" not in PARAMS
+    package.check_floor({"roc_auc": PARAMS["gate"]["floor"]}, PARAMS)
 
 
 def test_pipeline_card_is_shipped_instead_of_a_minimal_one(tmp_path: Path) -> None:
@@ -196,9 +209,10 @@ def test_package_command_refuses_a_model_below_the_floor(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.ERROR):
-        code = package.main(["--min-roc-auc", "0.99", "--out", str(tmp_path)])
+        code = package.main(["--floor", "0.99", "--out", str(tmp_path)])
     assert code == 1
-    assert re.search(r"roc_auc [\d.]+ is below the release floor 0.99", caplog.text)
+    assert re.search(r"roc_auc [\d.]+ is below the floor 0.99", caplog.text)
+    assert "gate.floor in params.yaml" in caplog.text
     assert list(tmp_path.iterdir()) == []
 
 
