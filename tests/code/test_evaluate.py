@@ -3,8 +3,16 @@
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import sparse
+from sklearn.base import clone
+from sklearn.compose import ColumnTransformer
+from sklearn.decomposition import PCA
+from sklearn.inspection import permutation_importance
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
 
-from churn import evaluate
+from churn import contract, evaluate
+from delivery_helpers import fitted, split
 
 Y = np.array([0, 0, 1, 1])
 
@@ -46,3 +54,121 @@ def test_importance_ranks_the_informative_column() -> None:
     rows = evaluate.importance(model, X, y, repeats=3, seed=0)
     assert [r["feature"] for r in rows] == ["signal", "noise"]
     assert rows[0]["importance"] > 0.3 > abs(rows[1]["importance"])
+
+
+# Permutation importance: the encoded-block shortcut against sklearn on the pipeline.
+
+REPEATS = 3
+SEED = 42
+
+
+def _test_rows(n: int = 300) -> tuple[pd.DataFrame, np.ndarray]:
+    test = split()[1].iloc[:n]
+    return test[contract.feature_names()], test[contract.TARGET].to_numpy()
+
+
+def _sklearn(model, X: pd.DataFrame, y: np.ndarray):
+    return permutation_importance(
+        model, X, y, scoring="roc_auc", n_repeats=REPEATS, random_state=SEED, n_jobs=1
+    )
+
+
+def _rows(X: pd.DataFrame, means: np.ndarray, stds: np.ndarray) -> list[dict]:
+    rows = [
+        {"feature": c, "importance": evaluate._r(m), "std": evaluate._r(s)}
+        for c, m, s in zip(X.columns, means, stds, strict=True)
+    ]
+    return sorted(rows, key=lambda r: (-r["importance"], r["feature"]))
+
+
+def _assert_same_as_sklearn(model, X: pd.DataFrame, y: np.ndarray) -> None:
+    expected = _sklearn(model, X, y)
+    found = evaluate.encoded_importance(model, X, y, repeats=REPEATS, seed=SEED)
+    assert found is not None, "the pipeline should take the encoded-block path"
+    means, stds = found
+    np.testing.assert_allclose(means, expected.importances_mean, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(stds, expected.importances_std, rtol=0, atol=1e-12)
+    assert evaluate.importance(model, X, y, repeats=REPEATS, seed=SEED) == _rows(
+        X, expected.importances_mean, expected.importances_std
+    )
+
+
+@pytest.mark.parametrize("estimator", ["logistic_regression", "hist_gradient_boosting"])
+def test_encoded_importance_equals_sklearn_on_the_pipeline(estimator: str) -> None:
+    X, y = _test_rows()
+    model = fitted(estimator)
+    _assert_same_as_sklearn(model, X, y)
+    # Not vacuous: most columns move the AUC.
+    means, _ = evaluate.encoded_importance(model, X, y, repeats=REPEATS, seed=SEED)
+    assert np.count_nonzero(means) > len(X.columns) // 2
+
+
+def test_encoded_importance_follows_columns_by_name() -> None:
+    X, y = _test_rows()
+    # Reordered, plus a column the pipeline drops: its importance is exactly zero.
+    X = X[X.columns[::-1]].assign(unused=np.arange(len(X)))
+    _assert_same_as_sklearn(fitted(), X, y)
+    rows = evaluate.importance(fitted(), X, y, repeats=REPEATS, seed=SEED)
+    assert {"feature": "unused", "importance": 0.0, "std": 0.0} in rows
+
+
+def test_encoded_importance_equals_sklearn_on_sparse_encoding() -> None:
+    train = split()[0].iloc[:1500]
+    model = clone(fitted()).set_params(
+        features__categories__sparse_output=True, features__sparse_threshold=1.0
+    )
+    model.fit(train[contract.feature_names()], train[contract.TARGET])
+    X, y = _test_rows()
+    assert sparse.issparse(model[:-1].transform(X))
+    _assert_same_as_sklearn(model, X, y)
+
+
+def test_encoded_blocks_cover_each_encoded_column_once() -> None:
+    X, _ = _test_rows()
+    features = fitted()[0]
+    blocks = evaluate.encoded_blocks(features, list(X.columns))
+    assert blocks is not None
+    width = features.transform(X.iloc[:5]).shape[1]
+    assert sorted(np.concatenate(blocks).tolist()) == list(range(width))
+    encoder = features.named_transformers_["categories"]
+    for column, levels in zip(
+        encoder.feature_names_in_, encoder.categories_, strict=True
+    ):
+        assert len(blocks[list(X.columns).index(column)]) == len(levels)
+
+
+def test_permutation_seed_is_the_one_sklearn_draws() -> None:
+    expected = np.random.RandomState(SEED).randint(np.iinfo(np.int32).max + 1)
+    assert evaluate.permutation_seed(SEED) == expected
+
+
+def test_bare_estimator_falls_back_to_sklearn() -> None:
+    rng = np.random.default_rng(1)
+    X = pd.DataFrame({"a": rng.normal(size=300), "b": rng.normal(size=300)})
+    y = (X["a"] + 0.5 * X["b"] + rng.normal(size=300) > 0).astype(int).to_numpy()
+    model = LogisticRegression().fit(X, y)
+    assert evaluate.encoded_importance(model, X, y, repeats=REPEATS, seed=SEED) is None
+    expected = _sklearn(model, X, y)
+    assert evaluate.importance(model, X, y, repeats=REPEATS, seed=SEED) == _rows(
+        X, expected.importances_mean, expected.importances_std
+    )
+
+
+def test_column_mixing_transformer_falls_back_to_sklearn() -> None:
+    rng = np.random.default_rng(2)
+    X = pd.DataFrame(rng.normal(size=(300, 3)), columns=["a", "b", "c"])
+    y = (X["a"] - X["c"] > 0).astype(int).to_numpy()
+    features = ColumnTransformer([("mixed", PCA(n_components=2), ["a", "b", "c"])])
+    model = Pipeline([("features", features), ("model", LogisticRegression())])
+    model.fit(X, y)
+    assert evaluate.encoded_importance(model, X, y, repeats=REPEATS, seed=SEED) is None
+    expected = _sklearn(model, X, y)
+    assert evaluate.importance(model, X, y, repeats=REPEATS, seed=SEED) == _rows(
+        X, expected.importances_mean, expected.importances_std
+    )
+
+
+def test_importance_needs_a_repeat() -> None:
+    X = pd.DataFrame({"a": [0.0, 1.0, 2.0, 3.0]})
+    with pytest.raises(ValueError, match="repeats"):
+        evaluate.importance(None, X, Y, repeats=0, seed=SEED)
