@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
 from churn import contract, ingest
 
@@ -17,6 +18,11 @@ ROOT = Path(__file__).resolve().parents[1]
 SOURCE = ROOT / "data" / "external" / "telco_churn.csv"
 #: The virtualenv running the tests; clones reuse it instead of installing again.
 VENV = Path(sys.prefix)
+
+
+def pipeline_stages() -> list[str]:
+    """The stages of dvc.yaml as declared, which is also the order they run in."""
+    return list(yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"])
 
 
 def env_for(repo: Path) -> dict[str, str]:

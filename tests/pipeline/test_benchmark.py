@@ -12,10 +12,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 
 from churn import contract, ingest
-from conftest import ROOT, make
+from conftest import ROOT, make, pipeline_stages
 
 # run.py imports its siblings (scale, report) as top-level modules.
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -55,10 +54,6 @@ TITLES = [
     "Prediction",
     "Profile: cumulative time",
 ]
-
-
-def _stages() -> list[str]:
-    return list(yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"])
 
 
 # ---------------------------------------------------------------- scale-up
@@ -142,7 +137,7 @@ def test_tiny_benchmark_measures_every_section(tmp_path: Path) -> None:
     proc = make("bench-tiny", ROOT, f"BENCH_OUT={tmp_path}")
     results = json.loads((tmp_path / "results.json").read_text())
     assert set(results) >= SECTIONS
-    stages = _stages()
+    stages = pipeline_stages()
     assert [s["name"] for s in results["stages"]] == stages
     assert results["cold"]["ran"] == stages, "cold runs every stage of dvc.yaml"
     assert set(results["cold"]["stages_s"]) == set(stages)

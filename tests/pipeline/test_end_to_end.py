@@ -7,17 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import ROOT, clone, make, run
+from conftest import ROOT, clone, make, pipeline_stages, run
 
-STAGES = [
-    "validate",
-    "ingest",
-    "drift",
-    "prepare",
-    "train",
-    "evaluate",
-    "compare",
-]
+STAGES = pipeline_stages()
 #: Stages whose outputs are small files committed to git: a fresh clone has them.
 COMMITTED = ["drift", "evaluate", "compare"]
 PLOTS = [

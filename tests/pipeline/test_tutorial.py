@@ -20,20 +20,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import ROOT, VENV, clone, env_for
+from conftest import ROOT, VENV, clone, env_for, pipeline_stages
 
 pytestmark = pytest.mark.slow
 
 TUTORIAL = ROOT / "levels" / "1-pipeline-automation" / "README.md"
-ALL_STAGES = [
-    "validate",
-    "ingest",
-    "drift",
-    "prepare",
-    "train",
-    "evaluate",
-    "compare",
-]
+ALL_STAGES = pipeline_stages()
 #: DVC-tracked files whose bytes identify a month's data and model.
 TRACKED = [
     "data/batches/all.csv",
