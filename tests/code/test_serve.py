@@ -131,3 +131,28 @@ def test_openapi_documents_the_request_body(built: Path) -> None:
         *contract.feature_names(),
     }
     assert app.openapi() is app.openapi()
+
+
+@pytest.mark.parametrize(
+    ("raw", "body", "kind"),
+    [
+        (b'{"customers": []}', {"customers": []}, None),
+        # orjson refuses NaN; the standard parser takes it, so the request model
+        # can name the field that is not a finite number.
+        (b'{"x": NaN}', "nan", None),
+        (b"", None, "missing"),
+        (b'{"customers": [', None, "json_invalid"),
+        (b'{"name": "\xff"}', None, "json_invalid"),
+    ],
+)
+def test_parse_body(raw: bytes, body, kind: str | None) -> None:
+    parsed, errors = serve.parse_body(raw)
+    if kind is None:
+        assert errors == []
+        if body == "nan":
+            assert parsed["x"] != parsed["x"]
+        else:
+            assert parsed == body
+    else:
+        assert parsed is None and [e["type"] for e in errors] == [kind]
+        assert serve.describe(errors)[0]["field"] == "body"
