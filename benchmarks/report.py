@@ -384,8 +384,11 @@ METHOD = """\
   `tenure` moved by up to 2 months (never into or out of 0), `monthly_charges`
   jittered by a factor from N(1, 0.03), `total_charges` recomputed from each drawn
   customer's own ratio to monthly x tenure and kept blank exactly for tenure 0; all
-  bounds come from `src/churn/contract.py`. Each batch must pass the pipeline's own
-  `validate` stage, or the benchmark stops. The growth target allows 1.2 x the row
+  bounds come from `src/churn/contract.py`. Each batch is cut into as many months as
+  keep each at the contract's row floor (at most the configured seven), all of them
+  included and the simulated shifts off (a 25% fibre price rise on jittered charges
+  would cross the contract's bound), and must pass the pipeline's own `validate`
+  stage, or the benchmark stops. The growth target allows 1.2 x the row
   ratio (12 for 100k -> 1M).
 - **Validation throughput**: rows divided by the `validate` stage's work time (reading
   the CSV plus running the Great Expectations checkpoint and Data Docs).
