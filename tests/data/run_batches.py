@@ -4,8 +4,10 @@
 
 Run from a project checkout with a trained pipeline (the working directory decides
 which checkout `churn.config` points at). MANIFEST maps case names to CSV paths. For
-each case this calls `churn.validate.main(["--source", path])` exactly as the
-`validate` stage does; only if validation passed would it go on, as DVC does, to
+each case this calls `churn.validate.main(["--source", path, "--source", all])`
+as the `validate` stage does (the bad batch in the place of the newest month, the
+checkout's good table after it, which must never be reached); only if validation
+passed would it go on, as DVC does, to
 `churn.ingest.main`. It also calls `churn.ingest.main` with a scratch `--out`, to
 record what ingest alone says. Around each case it hashes every file a bad batch must
 not change. OUT receives, per case: exit codes, the log text, the validation summary
@@ -74,9 +76,11 @@ def main(argv: list[str]) -> int:
     root_logger.setLevel(logging.INFO)
     scratch = out.parent / "ingest-scratch.parquet"
     results = {}
+    table = str(config.resolve(config.load_params()["ingest"]["source"]))
     for name, source in json.loads(manifest.read_text()).items():
         before = digest(config.ROOT)
-        code, log = call(validate.main, ["--source", source], buffer)
+        argv = ["--source", source, "--source", table]
+        code, log = call(validate.main, argv, buffer)
         downstream = None
         if code == 0:
             downstream = call(ingest.main, ["--source", source], buffer)

@@ -247,6 +247,9 @@ def test_bad_batch_is_rejected_and_changes_nothing(name: str, outcomes: dict) ->
     case, seen = CASES[name], outcomes[name]
     assert seen["validate_exit"] == 1, seen["validate_log"]
     assert seen["downstream"] is None  # nothing after validate ran
+    # The good table after the bad batch was never validated, nor did its summary
+    # replace the bad batch's.
+    assert "expectations passed" not in seen["validate_log"]
     assert seen["after"] == seen["before"]
     assert "missing" not in seen["before"].values()
 
