@@ -7,9 +7,9 @@ Everything runs in scratch clones of this repository's committed state (under
    from DVC's own "Running stage" lines;
 2. no-op: `dvc repro` again with nothing changed;
 3. incremental: `dvc repro` after changing one train parameter;
-4. floor: the level-0 script (`levels/0-manual/train_churn.py`) doing the same work in
-   one process, or the stage functions called in one process when that script is
-   absent;
+4. floor: the level-0 script (`levels/0-manual/train_churn.py`) training the same
+   model in one process; and every stage's command called in one process without
+   DVC (the pipeline's own work, each library imported once);
 5. prediction (`serving.py`): one-row latency and batch throughput of the trained
    model in process and of `churn serve` over HTTP, next to `mlflow models serve`
    serving the same model when MLflow is installed (`pip install -e '.[bench]'`);
@@ -369,54 +369,56 @@ def run_incremental(ctx: Context, repo: Path, cold: dict[str, Any]) -> dict[str,
     }
 
 
-FLOOR_SNIPPET = """
-import json, sys
-from pathlib import Path
-from churn import config, contract, evaluate, ingest, model_io, prepare, train
-out = Path(sys.argv[1])
-params = config.load_params()
-table = prepare.clean(ingest.read_batch(config.resolve(params["ingest"]["source"])))
-train_set, test_set = prepare.split(
-    table, test_size=params["prepare"]["test_size"], seed=params["seed"]
-)
-model = train.train(
-    train_set.drop(columns=[contract.TARGET]), train_set[contract.TARGET],
-    params=params["train"], seed=params["seed"],
-)
-model_io.save(model, out / "model.skops")
-result = evaluate.evaluate(
-    model, test_set, params=params["evaluate"], seed=params["seed"]
-)
-(out / "metrics.json").write_text(json.dumps(result["metrics"]))
+#: Every stage's `python -m <module> <args>` command, called as `main(args)` in turn.
+ONE_PROCESS = """
+import importlib, shlex, sys
+for cmd in sys.argv[1:]:
+    _, flag, module, *args = shlex.split(cmd)
+    if flag != "-m":
+        raise SystemExit(f"not a python -m command: {cmd}")
+    code = importlib.import_module(module).main(args)
+    if code:
+        raise SystemExit(f"{cmd} exited {code}")
 """
 
 
-def run_floor(ctx: Context, repo: Path) -> dict[str, Any]:
-    """The same work in one process: the level-0 script, or the stage functions."""
-    env = repo_env(ctx, repo)
-    if (repo / LEVEL0).is_file():
-        kind = "level-0 script"
-        cmd = f"python {LEVEL0}"
-    else:
-        kind = "stage functions in one process (no level-0 script in this checkout)"
-        out = ctx.work / "floor"
-        out.mkdir(parents=True, exist_ok=True)
-        cmd = f"python -c {shlex.quote(FLOOR_SNIPPET)} {shlex.quote(str(out))}"
+def _repeated(ctx: Context, repo: Path, cmd: str, what: str) -> dict[str, Any]:
     runs = []
     for i in range(ctx.repeats):
-        log.info("floor (%s), run %d of %d", kind, i + 1, ctx.repeats)
-        runs.append(measure(cmd, repo, env))
+        log.info("%s, run %d of %d", what, i + 1, ctx.repeats)
+        runs.append(measure(cmd, repo, repo_env(ctx, repo)))
         if runs[-1].returncode != 0:
-            raise RuntimeError(f"{cmd} failed:\n{runs[-1].tail}")
+            raise RuntimeError(f"{what} failed:\n{runs[-1].tail}")
     return {
-        "kind": kind,
-        "command": cmd if kind == "level-0 script" else "python -c <stage functions>",
         "runs_s": [r.wall_s for r in runs],
         "wall_s": best([r.wall_s for r in runs]),
         "cpu_s": best([r.cpu_s for r in runs]),
         "import_s": best([r.import_s or 0.0 for r in runs]),
         "peak_rss_mb": max(r.peak_rss_mb or 0.0 for r in runs),
     }
+
+
+def run_one_process(ctx: Context, repo: Path, stages: list[Stage]) -> dict[str, Any]:
+    """Every stage's command in one Python process, without DVC: the same work,
+    with each library imported once. Needs every command to be `python -m ...`."""
+    cmds = [cmd for stage in stages for cmd in stage.cmds]
+    if not all(re.match(r"python -m \S+", cmd) for cmd in cmds):
+        return {"skipped": "not every stage command is `python -m <module> ...`"}
+    joined = " ".join(shlex.quote(cmd) for cmd in cmds)
+    cmd = f"python -c {shlex.quote(ONE_PROCESS)} {joined}"
+    result = _repeated(ctx, repo, cmd, "every stage command in one process")
+    return {"command": "each stage's main(argv), in order, in one process", **result}
+
+
+def run_floor(ctx: Context, repo: Path, one_process: dict[str, Any]) -> dict[str, Any]:
+    """The floor: the level-0 script, or else the stage commands in one process."""
+    if not (repo / LEVEL0).is_file():
+        return {
+            "kind": "stage commands in one process (no level-0 script)",
+            **one_process,
+        }
+    result = _repeated(ctx, repo, f"python {LEVEL0}", "floor (level-0 script)")
+    return {"kind": "level-0 script", "command": f"python {LEVEL0}", **result}
 
 
 def run_prediction(ctx: Context, repo: Path) -> dict[str, Any]:
@@ -796,7 +798,8 @@ def benchmark(ctx: Context) -> dict[str, Any]:
     results["prediction"] = run_prediction(ctx, repo)
     results["noop"] = run_noop(ctx, repo, results["cold"])
     results["incremental"] = run_incremental(ctx, repo, results["cold"])
-    results["floor"] = run_floor(ctx, repo)
+    results["one_process"] = run_one_process(ctx, repo, stages)
+    results["floor"] = run_floor(ctx, repo, results["one_process"])
     ordered = sorted(ctx.sizes, key=lambda size: size_rows(repo, size))
     profiled = max(
         (
