@@ -75,9 +75,13 @@ def category_counts(
     reference: pd.Series, current: pd.Series
 ) -> tuple[np.ndarray, np.ndarray]:
     """Counts of both samples per level seen in either, in sorted level order."""
-    levels = sorted(set(reference.astype(str)) | set(current.astype(str)))
-    ref = reference.astype(str).value_counts().reindex(levels, fill_value=0)
-    cur = current.astype(str).value_counts().reindex(levels, fill_value=0)
+    # Counted first, then the levels taken from the counts: building a set of the
+    # values themselves walks every Arrow string in Python.
+    ref_counts = reference.astype(str).value_counts()
+    cur_counts = current.astype(str).value_counts()
+    levels = sorted(set(ref_counts.index) | set(cur_counts.index))
+    ref = ref_counts.reindex(levels, fill_value=0)
+    cur = cur_counts.reindex(levels, fill_value=0)
     return ref.to_numpy(), cur.to_numpy()
 
 
