@@ -422,15 +422,16 @@ METHOD = """\
 - **Prediction** (`benchmarks/serving.py`, on the model the cold run trained): one
   customer per call, each call a different customer, p50 and p99 over 300 calls (50
   in tiny mode); a batch of 1,000 customers per call (200), rows/s of the median of
-  20 calls (5). In process:
+  50 calls (5). In process:
   the fitted pipeline's `predict_proba` on a DataFrame, and `churn.scorer` on plain
   rows. Over HTTP, on one kept-alive loopback connection: `churn serve` on the
   packaged model (`POST /predict`, the customers as ingested) and
   `mlflow models serve --env-manager local` on the same fitted pipeline saved with
   `mlflow.sklearn.save_model(..., pyfunc_predict_fn="predict_proba")`
   (`POST /invocations`, `dataframe_split` of the cleaned rows), each with its default
-  logging. Every path's probabilities for the batch are compared with the
-  pipeline's own `predict_proba`.
+  logging. Both services run at once and take turns in five blocks of requests, so
+  a change in the machine's load falls on both alike. Every path's probabilities
+  for the batch are compared with the pipeline's own `predict_proba`.
 - **Profile**: the stage with the most work at the largest size up to 100,000 rows
   (`--profile-rows`), run again under cProfile; the import machinery is left out of
   the cumulative list because imports are measured above.

@@ -108,7 +108,7 @@ class Context:
     profile_rows: int
     single_rows: int
     batch_rows: int = 1000
-    batch_repeats: int = 20
+    batch_repeats: int = 50
     env: dict[str, str] = field(default_factory=dict)
 
 
@@ -863,7 +863,7 @@ def main(argv: list[str] | None = None) -> int:
         profile_rows=args.profile_rows,
         single_rows=50 if args.tiny else 300,
         batch_rows=200 if args.tiny else 1000,
-        batch_repeats=5 if args.tiny else 20,
+        batch_repeats=5 if args.tiny else 50,
     )
     results = benchmark(ctx)
     results["config"]["mode"] = "tiny" if args.tiny else "default"

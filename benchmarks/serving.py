@@ -2,7 +2,7 @@
 
 Run from a checkout where the pipeline has run (`run.py` runs it in its clone):
 
-    python benchmarks/serving.py --single 300 --batch 1000 --batch-repeats 20
+    python benchmarks/serving.py --single 300 --batch 1000 --batch-repeats 50
 
 It measures, on the same machine and in the same run:
 
@@ -11,6 +11,7 @@ It measures, on the same machine and in the same run:
 - over HTTP: `churn serve` on the packaged model (`POST /predict`), started as a real
   process on a loopback port, one customer per request (p50/p99, one kept-alive
   connection, as a client would) and `--batch` customers per request (rows/s);
+  with MLflow (below) running too, the two services take turns in five blocks;
 - the same over HTTP for `mlflow models serve --env-manager local` serving the same
   fitted pipeline (`mlflow.sklearn.save_model`, `pyfunc_predict_fn="predict_proba"`,
   `POST /invocations` with `dataframe_split`), when MLflow is installed
@@ -36,7 +37,8 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -113,21 +115,57 @@ class Client:
         self.conn.close()
 
 
+@dataclass
+class Endpoint:
+    """One service to measure: where to send, and the requests it takes."""
+
+    name: str
+    client: Client
+    path: str
+    singles: list[bytes]
+    batch: bytes
+
+    def seconds(self, body: bytes) -> float:
+        """How long one request with `body` took, answer read."""
+        start = time.perf_counter()
+        self.client.post(self.path, body)
+        return time.perf_counter() - start
+
+
+#: Turns each service takes: blocks short enough that a change in the machine's load
+#: falls on every service alike, long enough that none runs with the other's
+#: memory in the CPU caches.
+ROUNDS = 5
+
+
 def measure_http(
-    client: Client,
-    path: str,
-    singles: list[bytes],
-    batch: bytes,
-    *,
-    batch_rows: int,
-    batch_repeats: int,
-) -> tuple[dict[str, Any], bytes]:
-    """One-customer latency (cycling through `singles`) and batch throughput."""
-    queue = iter(singles * 2)
-    single = timed(lambda: client.post(path, next(queue)), len(singles), 0)
-    answer = client.post(path, batch)
-    seconds = timed(lambda: client.post(path, batch), batch_repeats, 1)
-    return {"single": latency(single), "batch": throughput(seconds, batch_rows)}, answer
+    endpoints: list[Endpoint], *, batch_rows: int, batch_repeats: int
+) -> dict[str, tuple[dict[str, Any], bytes]]:
+    """One-customer latency and batch throughput of every endpoint, and its answer
+    to the batch; the endpoints take `ROUNDS` turns each."""
+    single: dict[str, list[float]] = {e.name: [] for e in endpoints}
+    batch: dict[str, list[float]] = {e.name: [] for e in endpoints}
+    answers: dict[str, bytes] = {}
+    for turn in range(ROUNDS):
+        for e in endpoints:
+            # Untimed requests first: the first answers after a pause are slower.
+            for body in e.singles[:3]:
+                e.client.post(e.path, body)
+            answers[e.name] = e.client.post(e.path, e.batch)
+            for body in e.singles[turn::ROUNDS]:
+                single[e.name].append(e.seconds(body))
+            for _ in range(turn, batch_repeats, ROUNDS):
+                batch[e.name].append(e.seconds(e.batch))
+    return {
+        e.name: (
+            {
+                "single": latency(single[e.name]),
+                "batch": throughput(batch[e.name], batch_rows),
+            },
+            answers[e.name],
+        )
+        for e in endpoints
+    }
 
 
 def in_process(
@@ -160,29 +198,24 @@ def in_process(
     }
 
 
-def churn_service(
-    pkg_path: Path, rows: list[dict[str, Any]], single: int, reps: int
-) -> tuple[dict[str, Any], np.ndarray]:
-    """`churn serve` on the package: latency, throughput and the batch's answers."""
+def churn_requests(
+    rows: list[dict[str, Any]], single: int
+) -> tuple[list[bytes], bytes]:
+    """`POST /predict` bodies: one customer each, and the whole batch."""
     singles = [
         json.dumps({"customers": [rows[i % len(rows)]]}).encode() for i in range(single)
     ]
-    batch = json.dumps({"customers": rows}).encode()
-    with smoke.running(pkg_path) as service:
-        client = Client(service.url)
-        try:
-            figures, answer = measure_http(
-                client,
-                "/predict",
-                singles,
-                batch,
-                batch_rows=len(rows),
-                batch_repeats=reps,
-            )
-        finally:
-            client.close()
-    proba = [p["churn_probability"] for p in json.loads(answer)["predictions"]]
-    return {"command": "churn serve --package ...", **figures}, np.array(proba)
+    return singles, json.dumps({"customers": rows}).encode()
+
+
+def mlflow_requests(frame: pd.DataFrame, single: int) -> tuple[list[bytes], bytes]:
+    """`POST /invocations` bodies (`dataframe_split`) for the same customers."""
+
+    def body(part: pd.DataFrame) -> bytes:
+        split = json.loads(part.to_json(orient="split", index=False))
+        return json.dumps({"dataframe_split": split}).encode()
+
+    return [body(frame.iloc[[i % len(frame)]]) for i in range(single)], body(frame)
 
 
 @contextmanager
@@ -221,41 +254,6 @@ def mlflow_serving(
             proc.wait()
 
 
-def mlflow_service(
-    model: Any, frame: pd.DataFrame, single: int, reps: int, work: Path
-) -> tuple[dict[str, Any], np.ndarray | None]:
-    """`mlflow models serve` on the same fitted pipeline, if MLflow is installed."""
-    if importlib.util.find_spec("mlflow") is None:
-        return {"skipped": "MLflow is not installed (pip install -e '.[bench]')"}, None
-    import mlflow
-    import mlflow.sklearn
-
-    model_dir = work / "mlflow-model"
-    mlflow.sklearn.save_model(model, model_dir, pyfunc_predict_fn="predict_proba")
-
-    def body(part: pd.DataFrame) -> bytes:
-        split = json.loads(part.to_json(orient="split", index=False))
-        return json.dumps({"dataframe_split": split}).encode()
-
-    singles = [body(frame.iloc[[i % len(frame)]]) for i in range(single)]
-    with mlflow_serving(model_dir, work / "mlflow-serve.log") as url:
-        client = Client(url)
-        try:
-            figures, answer = measure_http(
-                client,
-                "/invocations",
-                singles,
-                body(frame),
-                batch_rows=len(frame),
-                batch_repeats=reps,
-            )
-        finally:
-            client.close()
-    proba = np.array([p[1] for p in json.loads(answer)["predictions"]])
-    command = "mlflow models serve --env-manager local"
-    return {"command": command, "version": mlflow.__version__, **figures}, proba
-
-
 def compare(
     name: str, ours: dict[str, Any], theirs: dict[str, Any]
 ) -> dict[str, float | str]:
@@ -271,7 +269,7 @@ def compare(
 def run(single: int, batch_rows: int, batch_repeats: int) -> dict[str, Any]:
     """Every measurement; the JSON-ready result."""
     rows, frame = customers(batch_rows)
-    with tempfile.TemporaryDirectory(prefix="serving-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="serving-bench-") as tmp, ExitStack() as up:
         work = Path(tmp)
         log.info("packaging the model")
         pkg_path = package.build_from_workspace(
@@ -286,18 +284,55 @@ def run(single: int, batch_rows: int, batch_repeats: int) -> dict[str, Any]:
         result: dict[str, Any] = {
             "in_process": in_process(model, rows, frame, single, batch_repeats)
         }
-        log.info("churn serve over HTTP")
-        result["http"], ours = churn_service(pkg_path, rows, single, batch_repeats)
-        log.info("mlflow models serve over HTTP")
-        result["mlflow"], theirs = mlflow_service(
-            model, frame, single, batch_repeats, work
+        log.info("starting churn serve")
+        service = up.enter_context(smoke.running(pkg_path))
+        ours = Endpoint(
+            "http", Client(service.url), "/predict", *churn_requests(rows, single)
+        )
+        up.callback(ours.client.close)
+        endpoints = [ours]
+        result["http"] = {"command": "churn serve --package ..."}
+        if importlib.util.find_spec("mlflow") is None:
+            result["mlflow"] = {
+                "skipped": "MLflow is not installed (pip install -e '.[bench]')"
+            }
+        else:
+            import mlflow
+            import mlflow.sklearn
+
+            log.info("starting mlflow models serve on the same fitted pipeline")
+            model_dir = work / "mlflow-model"
+            mlflow.sklearn.save_model(
+                model, model_dir, pyfunc_predict_fn="predict_proba"
+            )
+            url = up.enter_context(mlflow_serving(model_dir, work / "mlflow-serve.log"))
+            theirs = Endpoint(
+                "mlflow", Client(url), "/invocations", *mlflow_requests(frame, single)
+            )
+            up.callback(theirs.client.close)
+            endpoints.append(theirs)
+            result["mlflow"] = {
+                "command": "mlflow models serve --env-manager local",
+                "version": mlflow.__version__,
+            }
+        log.info("over HTTP: %s, taking turns", ", ".join(e.name for e in endpoints))
+        measured = measure_http(
+            endpoints, batch_rows=len(rows), batch_repeats=batch_repeats
+        )
+    answers = {}
+    for name, (figures, answer) in measured.items():
+        result[name].update(figures)
+        predictions = json.loads(answer)["predictions"]
+        answers[name] = np.array(
+            [p["churn_probability"] for p in predictions]
+            if name == "http"
+            else [p[1] for p in predictions]
         )
     fast = scorer.from_model(model).proba(
         [{k: r[k] for k in contract.feature_names()} for r in rows]
     )
-    differences = {"scorer": fast, "http": ours}
-    if theirs is not None:
-        differences["mlflow"] = theirs
+    differences = {"scorer": fast, **answers}
+    if "mlflow" in answers:
         result["versus_mlflow"] = compare("mlflow", result["http"], result["mlflow"])
     result["max_abs_difference"] = {
         name: float(np.max(np.abs(values - reference)))
@@ -315,7 +350,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--single", type=int, default=300, help="one-row requests")
     parser.add_argument("--batch", type=int, default=1000, help="rows per batch")
-    parser.add_argument("--batch-repeats", type=int, default=20)
+    parser.add_argument("--batch-repeats", type=int, default=50)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     result = run(args.single, args.batch, args.batch_repeats)
