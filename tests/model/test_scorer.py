@@ -7,7 +7,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MinMaxScaler, OneHotEncoder
 
-from churn import contract, prepare, scorer
+from churn import contract, prepare, schema, scorer
 from churn.package import request_rows
 from delivery_helpers import bundled, fitted, reference_proba
 
@@ -82,3 +82,25 @@ def test_unsupported_pipeline_falls_back_to_sklearn(rows: list[dict]) -> None:
         rtol=0,
         atol=TOLERANCE,
     )
+
+
+@pytest.mark.parametrize("kind", ["Scorer", "SklearnScorer"])
+def test_columns_from_the_request_check_score_like_the_pipeline(
+    rows: list[dict], kind: str
+) -> None:
+    # The service scores what schema.ColumnCheck hands it, column by column; both
+    # scorers must give the pipeline's probabilities from it, for one row too.
+    model = fitted()
+    chosen = getattr(scorer, kind)(model)
+    picked = [i for i, r in enumerate(rows) if r["tenure"] == 0][:2] + list(
+        range(0, len(rows), 211)
+    )
+    check = schema.ColumnCheck(len(picked))
+    for batch in (picked, picked[:1], picked[-1:]):
+        _, columns = check.columns({"customers": [rows[i] for i in batch]})
+        np.testing.assert_allclose(
+            chosen.proba_columns(columns),
+            reference_proba(model, bundled().iloc[batch]),
+            rtol=0,
+            atol=TOLERANCE,
+        )
