@@ -98,7 +98,7 @@ clean: ## remove the virtualenv and caches (not the DVC cache)
 
 BENCH_OUT ?= benchmarks/.work/tiny
 
-bench: $(STAMP) ## benchmark the pipeline (bundled, 100k, 1M rows) and serving vs MLflow (~15 min); writes benchmarks/RESULTS.md
+bench: $(STAMP) ## benchmark the pipeline (bundled, 100k, 1M rows) and serving vs MLflow (~10 min); writes benchmarks/RESULTS.md
 	python benchmarks/run.py
 
 bench-tiny: $(STAMP) ## the benchmark at small sizes, one repetition; writes to benchmarks/.work/tiny (BENCH_OUT=...)
