@@ -321,22 +321,27 @@ def run_cold(ctx: Context, repo: Path) -> dict[str, Any]:
     }
 
 
+def against_cold(runs: list[dict[str, Any]], cold: dict[str, Any]) -> dict[str, Any]:
+    """Repeated `streamed` runs: the fastest wall and CPU time, as shares of cold."""
+    wall = best([r["wall_s"] for r in runs])
+    cpu = best([r["cpu_s"] for r in runs])
+    return {
+        "runs_s": [r["wall_s"] for r in runs],
+        "wall_s": wall,
+        "cpu_s": cpu,
+        "ratio_to_cold": wall / cold["wall_s"],
+        "cpu_ratio_to_cold": cpu / cold["cpu_s"],
+        "ran": runs[-1]["ran"],
+    }
+
+
 def run_noop(ctx: Context, repo: Path, cold: dict[str, Any]) -> dict[str, Any]:
     """`dvc repro` with nothing changed."""
     runs = []
     for i in range(ctx.repeats):
         log.info("no-op dvc repro, run %d of %d", i + 1, ctx.repeats)
         runs.append(streamed(["dvc", "repro"], repo, repo_env(ctx, repo)))
-    wall = best([r["wall_s"] for r in runs])
-    return {
-        "command": "dvc repro (nothing changed)",
-        "runs_s": [r["wall_s"] for r in runs],
-        "wall_s": wall,
-        "cpu_s": best([r["cpu_s"] for r in runs]),
-        "ratio_to_cold": wall / cold["wall_s"],
-        "cpu_ratio_to_cold": best([r["cpu_s"] for r in runs]) / cold["cpu_s"],
-        "ran": runs[-1]["ran"],
-    }
+    return {"command": "dvc repro (nothing changed)", **against_cold(runs, cold)}
 
 
 def run_incremental(ctx: Context, repo: Path, cold: dict[str, Any]) -> dict[str, Any]:
@@ -352,16 +357,10 @@ def run_incremental(ctx: Context, repo: Path, cold: dict[str, Any]) -> dict[str,
         set_param(repo, key, new)
         runs.append(streamed(["dvc", "repro"], repo, repo_env(ctx, repo)))
     subprocess.run(["git", "checkout", "-q", "params.yaml"], cwd=repo, check=True)
-    wall = best([r["wall_s"] for r in runs])
     return {
         "command": f"dvc repro after changing {key}",
         "param": key,
-        "runs_s": [r["wall_s"] for r in runs],
-        "wall_s": wall,
-        "cpu_s": best([r["cpu_s"] for r in runs]),
-        "ratio_to_cold": wall / cold["wall_s"],
-        "cpu_ratio_to_cold": best([r["cpu_s"] for r in runs]) / cold["cpu_s"],
-        "ran": runs[-1]["ran"],
+        **against_cold(runs, cold),
         "stages_s": {
             n: best([r["stages"][n] for r in runs if n in r["stages"]])
             for n in runs[-1]["ran"]
