@@ -48,20 +48,47 @@ def _no_bool(value: Any) -> Any:
     return value
 
 
+@dataclass(frozen=True)
+class _Rule:
+    """One column's rules from the contract: the JSON types a value may have, its
+    levels or range, whether it may be null. `field_type` turns them into the request
+    model's annotation, `ColumnCheck` into a check over a whole column."""
+
+    name: str
+    types: frozenset[type]
+    allowed: frozenset[Any] | None
+    minimum: float | None
+    maximum: float | None
+    nullable: bool
+
+
+def _rule(col: contract.Column) -> _Rule:
+    if col.allowed is not None:
+        types = frozenset(type(v) for v in col.allowed)
+    elif col.kind in ("id", "integer"):
+        types = frozenset({int})
+    elif col.kind == "number":
+        # A strict float field takes JSON integers too.
+        types = frozenset({int, float})
+    else:
+        raise ValueError(f"column {col.name!r}: no request type for kind {col.kind!r}")
+    allowed = frozenset(col.allowed) if col.allowed is not None else None
+    return _Rule(col.name, types, allowed, col.minimum, col.maximum, col.nullable)
+
+
 def field_type(col: contract.Column) -> Any:
     """The type annotation that enforces `col`'s rules on one JSON value."""
-    if col.allowed is not None:
+    rule = _rule(col)
+    if rule.allowed is not None:
         kind: Any = Literal[col.allowed]  # type: ignore[valid-type]
-        if all(isinstance(v, int) for v in col.allowed):
+        if rule.types == {int}:
             kind = Annotated[kind, BeforeValidator(_no_bool)]
-    elif col.kind in ("id", "integer"):
+    elif rule.types == {int}:
         kind = Annotated[int, Field(ge=col.minimum, le=col.maximum)]
-    elif col.kind == "number":
+    else:
         kind = Annotated[
             float, Field(ge=col.minimum, le=col.maximum, allow_inf_nan=False)
         ]
-    else:
-        raise ValueError(f"column {col.name!r}: no request type for kind {col.kind!r}")
     return kind | None if col.nullable else kind
 
 
@@ -151,32 +178,6 @@ def build_request_model(limit: int) -> type[BaseModel]:
             Field(description=f"1 to {limit} customers", min_length=1),
         ),
     )
-
-
-@dataclass(frozen=True)
-class _Rule:
-    """What `field_type` enforces on one column, as a check over all its values."""
-
-    name: str
-    types: frozenset[type]
-    allowed: frozenset[Any] | None
-    minimum: float | None
-    maximum: float | None
-    nullable: bool
-
-
-def _rule(col: contract.Column) -> _Rule:
-    if col.allowed is not None:
-        types = frozenset(type(v) for v in col.allowed)
-    elif col.kind in ("id", "integer"):
-        types = frozenset({int})
-    elif col.kind == "number":
-        # A strict float field takes JSON integers too.
-        types = frozenset({int, float})
-    else:
-        raise ValueError(f"column {col.name!r}: no request type for kind {col.kind!r}")
-    allowed = frozenset(col.allowed) if col.allowed is not None else None
-    return _Rule(col.name, types, allowed, col.minimum, col.maximum, col.nullable)
 
 
 def _column_ok(rule: _Rule, values: tuple[Any, ...]) -> bool:
