@@ -11,8 +11,8 @@ the data contract (`churn.schema`); any request that breaks it gets a 422 whose
 `message` names each offending field.
 """
 
-# No `from __future__ import annotations` here: FastAPI reads the endpoint's
-# annotations at runtime, and the request model is built inside `create_app`.
+# No `from __future__ import annotations` here: FastAPI reads the endpoints'
+# annotations at runtime, and names defined inside `create_app` would not resolve.
 
 import argparse
 import json
@@ -25,7 +25,6 @@ from typing import Any
 import orjson
 import uvicorn
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field, ValidationError
 
@@ -135,11 +134,6 @@ def _media(request: Request) -> str:
     return request.headers.get("content-type", "").split(";")[0].strip()
 
 
-async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:
-    errors = list(exc.errors()) if isinstance(exc, RequestValidationError) else []
-    return _not_json(_media(request)) or _unprocessable(errors)
-
-
 def parse_body(raw: bytes) -> tuple[Any, list[dict[str, Any]]]:
     """The JSON body, or the errors FastAPI would report for it (as pydantic's)."""
     if not raw:
@@ -225,7 +219,6 @@ def create_app(pkg: package.Package, *, max_batch: int | None = None) -> FastAPI
         version=version,
         description="Churn probability for telecom customers.",
     )
-    app.add_exception_handler(RequestValidationError, _invalid_request)
 
     @app.get("/health")
     async def health() -> dict[str, str]:
