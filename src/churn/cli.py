@@ -28,6 +28,7 @@ COMMANDS = {
     "smoke": "churn.smoke",
     "predict": "churn.predict",
     "schema": "churn.schema",
+    "lineage": "churn.lineage",
 }
 
 

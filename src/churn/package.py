@@ -13,8 +13,8 @@ writes `dist/churn-model-1.2.0/` and the same files as `dist/churn-model-1.2.0.t
 
 `load` refuses a package whose model file does not hash to the recorded SHA-256.
 `churn package --release-plan` prints the next release version from the git tags
-(`churn-model@v1.2.0`, the form GTO reads) and whether the model changed since the
-last one.
+(`churn-model@v1.2.0`, the form GTO reads) and whether the model's inputs changed
+since the last one.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ import pandas as pd
 import yaml
 from sklearn.pipeline import Pipeline
 
-from churn import config, contract, gate, model_io, prepare, schema
+from churn import config, contract, gate, lineage, model_io, prepare, schema
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +61,8 @@ EXAMPLE_ROWS = 5
 
 _VERSION = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?$")
 _TAG = re.compile(rf"^{NAME}@v(\d+)\.(\d+)\.(\d+)$")
+#: How a release tag's message names the inputs its model was built from.
+INPUTS_LINE = "model inputs"
 
 
 class PackageError(ValueError):
@@ -105,23 +107,28 @@ def latest_tag(tags: list[str]) -> str | None:
     return max(found)[1] if found else None
 
 
-def release_plan(tags: dict[str, str], sha256: str, bump: str) -> dict[str, str]:
+def release_plan(
+    tags: dict[str, str], inputs: str, sha256: str, bump: str
+) -> dict[str, str]:
     """What the release workflow does next, from the tags and their messages.
 
-    The workflow writes a `model.skops sha256 <hex>` line into each tag's message;
-    `changed` is "false" when the latest release already holds a model with this
-    SHA-256 (a merge that changed only docs or tests): nothing new to release.
+    The workflow writes a `model inputs <hex>` line (the model's identity,
+    `churn.lineage.identity`) into each tag's message. `changed` is "false" when the
+    latest release was built from the same inputs: a merge that changed only docs or
+    tests has nothing new to release, even where the runner's CPU wrote other model
+    bytes for the same data, params and code. `sha256` is the file's, for the tag.
     """
     latest = latest_tag(list(tags))
     released = re.search(
-        rf"{re.escape(MODEL)} sha256 ([0-9a-f]{{64}})", tags.get(latest or "", "")
+        rf"^{INPUTS_LINE} ([0-9a-f]{{64}})$", tags.get(latest or "", ""), re.M
     )
     version = next_version(list(tags), bump)
     return {
         "version": version,
         "tag": tag_for(version),
+        "inputs": inputs,
         "sha256": sha256,
-        "changed": "false" if released and released.group(1) == sha256 else "true",
+        "changed": "false" if released and released.group(1) == inputs else "true",
     }
 
 
@@ -222,6 +229,7 @@ def manifest(
     *,
     version: str,
     sha256: str,
+    inputs: str | None,
     params: dict[str, Any],
     metrics: dict[str, float],
     data: dict[str, Any],
@@ -240,6 +248,8 @@ def manifest(
             "file": MODEL,
             "format": "skops",
             "sha256": sha256,
+            # What made the model (`churn.lineage`): the same on every machine.
+            "inputs": inputs,
             "estimator": estimator,
             "hyperparameters": train.get(estimator) or {},
         },
@@ -340,9 +350,14 @@ def build(
     digest = model_io.sha256(folder / MODEL)
     (folder / f"{MODEL}.sha256").write_text(f"{digest}  {MODEL}\n")
     limit = schema.max_batch(params)
+    try:
+        inputs = lineage.identity(lock)
+    except lineage.LineageError:
+        inputs = None
     info = manifest(
         version=version,
         sha256=digest,
+        inputs=inputs,
         params=params,
         metrics=metrics,
         data=data_version(lock, validation),
@@ -519,8 +534,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--release-plan",
         action="store_true",
-        help="print version=, tag=, sha256= and changed= lines for the release "
-        "workflow (from the churn-model@v* tags and models/model.skops), and exit",
+        help="print version=, tag=, inputs=, sha256= and changed= lines for the "
+        "release workflow (from the churn-model@v* tags and dvc.lock), and exit",
     )
     parser.add_argument("--bump", choices=["major", "minor", "patch"], default="minor")
     args = parser.parse_args(argv)
@@ -531,7 +546,12 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         names = (git("tag", "--list", f"{NAME}@v*") or "").split()
         tags = {t: git("tag", "--list", "--format=%(contents)", t) or "" for t in names}
-        plan = release_plan(tags, model_io.sha256(config.MODEL_FILE), args.bump)
+        try:
+            inputs = lineage.identity(lineage.read_lock(lineage.LOCK_FILE))
+        except lineage.LineageError as exc:
+            log.error("cannot plan the release: %s", exc)
+            return 1
+        plan = release_plan(tags, inputs, model_io.sha256(config.MODEL_FILE), args.bump)
         sys.stdout.write("".join(f"{k}={v}\n" for k, v in plan.items()))
         return 0
     params = config.load_params()

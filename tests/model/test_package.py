@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from churn import contract, gate, model_io, package
+from churn import contract, gate, lineage, model_io, package
 from delivery_helpers import (
     PARAMS,
     build_package,
@@ -217,6 +217,7 @@ def test_package_command_refuses_a_model_below_the_floor(
 
 
 SHA = "ab" * 32
+INPUTS = "12" * 32
 
 
 @pytest.mark.parametrize(
@@ -224,19 +225,25 @@ SHA = "ab" * 32
     [
         ({}, "true", "1.0.0"),
         (
-            {"churn-model@v1.2.0": f"Registering\n\nmodel.skops sha256 {SHA}"},
+            {
+                "churn-model@v1.2.0": f"Registering\n\nmodel inputs {INPUTS}\n\n"
+                f"model.skops sha256 {'cd' * 32}"
+            },
+            # Same inputs, other model bytes (another CPU): nothing new.
             "false",
             "1.3.0",
         ),
         (
-            {"churn-model@v1.2.0": f"Registering\n\nmodel.skops sha256 {'cd' * 32}"},
+            {"churn-model@v1.2.0": f"Registering\n\nmodel inputs {'34' * 32}"},
             "true",
             "1.3.0",
         ),
+        # The file's hash alone says nothing about what made the model.
+        ({"churn-model@v1.2.0": f"model.skops sha256 {SHA}"}, "true", "1.3.0"),
         ({"churn-model@v1.2.0": "an old tag without a hash"}, "true", "1.3.0"),
         (
             {
-                "churn-model@v1.1.0": f"model.skops sha256 {SHA}",
+                "churn-model@v1.1.0": f"model inputs {INPUTS}",
                 "churn-model@v1.2.0": "a newer model",
             },
             "true",
@@ -245,10 +252,11 @@ SHA = "ab" * 32
     ],
 )
 def test_release_plan(tags: dict, changed: str, version: str) -> None:
-    plan = package.release_plan(tags, SHA, "minor")
+    plan = package.release_plan(tags, INPUTS, SHA, "minor")
     assert plan == {
         "version": version,
         "tag": f"churn-model@v{version}",
+        "inputs": INPUTS,
         "sha256": SHA,
         "changed": changed,
     }
@@ -271,9 +279,22 @@ def test_release_plan_command(
     assert [line.split("=")[0] for line in lines] == [
         "version",
         "tag",
+        "inputs",
         "sha256",
         "changed",
     ]
     assert f"sha256={model_io.sha256(model)}" in lines
+    assert f"inputs={lineage.identity(lineage.read_lock())}" in lines
     monkeypatch.setattr(package.config, "MODEL_FILE", tmp_path / "missing.skops")
     assert package.main(["--release-plan"]) == 1
+
+
+def test_release_plan_refuses_a_lock_it_cannot_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    model = tmp_path / "model.skops"
+    model_io.save(fitted(), model)
+    monkeypatch.setattr(package.config, "MODEL_FILE", model)
+    monkeypatch.setattr(package.lineage, "LOCK_FILE", tmp_path / "dvc.lock")
+    assert package.main(["--release-plan"]) == 1
+    assert "cannot plan the release" in caplog.text

@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from churn import package
-from conftest import ROOT, VENV, clone
+from churn import lineage, package
+from conftest import ROOT, VENV, assert_same_values, clone
 
 WORKFLOW = ROOT / ".github" / "workflows" / "release.yml"
 STAND_INS = ROOT / "tests" / "workflows" / "actions" / "release"
@@ -248,8 +248,13 @@ def test_version_tag_is_pushed_as_gto_reads_it(act_run: dict) -> None:
     assert message.splitlines() == [
         "Registering artifact churn-model version v1.3.0",
         "",
+        f"model inputs {manifest['model']['inputs']}",
+        "",
         f"model.skops sha256 {manifest['model']['sha256']}",
     ]
+    # What names the model is what made it, the same on every machine.
+    lock = lineage.read_lock(repo / "dvc.lock")
+    assert manifest["model"]["inputs"] == lineage.identity(lock)
 
 
 @pytest.mark.slow
@@ -269,8 +274,7 @@ def test_publishing_received_the_package_card_and_metrics(act_run: dict) -> None
     ]
     pkg = package.load(record / "churn-model-1.3.0.tar.gz")  # verifies the SHA-256
     assert pkg.version == "1.3.0"
-    committed = json.loads((ROOT / "metrics" / "metrics.json").read_text())
-    assert json.loads((record / "metrics.json").read_text()) == committed
+    assert_same_values(record / "metrics.json", ROOT / "metrics" / "metrics.json")
     # The published card is the packaged one (the pipeline's card when it wrote one).
     with tarfile.open(record / "churn-model-1.3.0.tar.gz") as tar:
         member = next(m for m in tar.getmembers() if m.name.endswith("model_card.md"))

@@ -1,0 +1,172 @@
+"""What made what: `dvc.lock`, files at git revisions, and a model's identity.
+
+A model's bytes are not a stable name for it. Training multiplies floating-point
+numbers through BLAS, and OpenBLAS picks a different kernel on each CPU, so the same
+data, params and code give coefficients that differ in their last bits, and a model
+file whose hash differs, from one machine to the next. What a model *is* is decided
+by what made it: the inputs of the `train` stage as `dvc.lock` records them (the
+hashes of its data and code, its params and its command). `identity` hashes exactly
+those, so it is the same on every machine, and the release and retrain workflows
+decide "is this a new model?" from it, never from the model file.
+
+`churn lineage` prints the identity of the workspace's model; with `--base REV` it
+also says whether it differs from the one at `REV`, and exits 2 when it cannot tell.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from churn import config
+
+log = logging.getLogger(__name__)
+
+LOCK_FILE = config.ROOT / "dvc.lock"
+#: The stage whose recorded inputs name the model.
+TRAIN_STAGE = "train"
+
+
+class LineageError(ValueError):
+    """A `dvc.lock` (or a revision) from which no identity can be read."""
+
+
+def git(*args: str, cwd: Path = config.ROOT) -> str | None:
+    """Output of a git command run in `cwd`, or None when git fails or is absent."""
+    try:
+        proc = subprocess.run(
+            ["git", *args], cwd=cwd, capture_output=True, text=True, check=True
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return proc.stdout
+
+
+def git_show(rev: str, path: str, *, cwd: Path = config.ROOT) -> str | None:
+    """The text of `path` at `rev`, or None when the file or the revision is absent."""
+    return git("show", f"{rev}:{path}", cwd=cwd)
+
+
+def rev_exists(rev: str, *, cwd: Path = config.ROOT) -> bool:
+    """True when `rev` names a commit in the repository at `cwd`."""
+    if not rev or rev.startswith("-"):
+        return False
+    return (
+        git("rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}", cwd=cwd)
+        is not None
+    )
+
+
+def read_lock(path: Path = LOCK_FILE) -> dict[str, Any]:
+    """A parsed `dvc.lock`; `LineageError` when it is missing or not a lock file."""
+    try:
+        lock = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise LineageError(f"{path}: cannot read it ({exc})") from exc
+    return _checked(lock, str(path))
+
+
+def lock_at(rev: str, *, cwd: Path = config.ROOT) -> dict[str, Any]:
+    """The `dvc.lock` committed at `rev`; `LineageError` when there is none."""
+    if not rev_exists(rev, cwd=cwd):
+        raise LineageError(f"revision {rev!r} not found")
+    text = git_show(rev, "dvc.lock", cwd=cwd)
+    if text is None:
+        raise LineageError(f"{rev}: has no dvc.lock")
+    try:
+        return _checked(yaml.safe_load(text), f"{rev}:dvc.lock")
+    except yaml.YAMLError as exc:
+        raise LineageError(f"{rev}:dvc.lock: not YAML ({exc})") from exc
+
+
+def _checked(lock: Any, source: str) -> dict[str, Any]:
+    if not isinstance(lock, dict) or not isinstance(lock.get("stages"), dict):
+        raise LineageError(f"{source}: not a dvc.lock (no `stages`)")
+    return lock
+
+
+def out_hashes(lock: dict[str, Any]) -> dict[str, str]:
+    """Path to md5 of every stage output recorded in a parsed `dvc.lock`."""
+    return {
+        out["path"]: out["md5"]
+        for stage in lock.get("stages", {}).values()
+        for out in stage.get("outs", [])
+    }
+
+
+def model_inputs(lock: dict[str, Any], stage: str = TRAIN_STAGE) -> dict[str, Any]:
+    """What `dvc.lock` records as the inputs of `stage`: command, deps and params.
+
+    Only the inputs: the stage's outputs (the model file) are left out, because their
+    bytes depend on the machine that ran it.
+    """
+    entry = lock.get("stages", {}).get(stage)
+    if not isinstance(entry, dict) or not entry.get("deps"):
+        raise LineageError(f"dvc.lock records no inputs for stage {stage!r}")
+    try:
+        deps = {d["path"]: d["md5"] for d in entry["deps"]}
+    except (KeyError, TypeError) as exc:
+        raise LineageError(f"dvc.lock: a dep of {stage!r} has no md5") from exc
+    return {"cmd": entry.get("cmd"), "deps": deps, "params": entry.get("params", {})}
+
+
+def identity(lock: dict[str, Any]) -> str:
+    """A SHA-256 of the train stage's recorded inputs: the same on every machine."""
+    canonical = json.dumps(model_inputs(lock), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def changed_since(base: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    """The train-stage inputs that differ between two locks (empty: same model).
+
+    Names each dep path and param file whose recorded value changed, and `cmd` when
+    the command did; a machine that only wrote other model bytes changes none.
+    """
+    old, new = model_inputs(base), model_inputs(current)
+    names = sorted(set(old["deps"]) | set(new["deps"]))
+    found = [p for p in names if old["deps"].get(p) != new["deps"].get(p)]
+    files = sorted(set(old["params"]) | set(new["params"]))
+    found += [f for f in files if old["params"].get(f) != new["params"].get(f)]
+    if old["cmd"] != new["cmd"]:
+        found.append("cmd")
+    return found
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: print `inputs=`, and with `--base` also `changed=`."""
+    parser = argparse.ArgumentParser(prog="churn lineage", description=__doc__)
+    parser.add_argument("--lock", type=Path, default=LOCK_FILE)
+    parser.add_argument(
+        "--base", help="a git revision: say whether the model's inputs changed since"
+    )
+    args = parser.parse_args(argv)
+    config.setup_logging()
+    try:
+        current = read_lock(args.lock)
+        lines = {"inputs": identity(current)}
+        if args.base is not None:
+            base = lock_at(args.base)
+            differ = changed_since(base, current)
+            lines["base_inputs"] = identity(base)
+            lines["changed"] = "true" if differ else "false"
+            if differ:
+                log.info("the model's inputs changed since %s: %s", args.base, differ)
+            else:
+                log.info("the model's inputs are those at %s", args.base)
+    except LineageError as exc:
+        log.error("cannot judge whether the model changed: %s", exc)
+        return 2
+    sys.stdout.write("".join(f"{k}={v}\n" for k, v in lines.items()))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
