@@ -137,11 +137,16 @@ def select(
     return latest.reset_index(drop=True), chosen.drop(columns="month")
 
 
+class NoNewMonth(ValueError):
+    """Every month of the upstream data is already included."""
+
+
 def advance(text: str, months: int) -> tuple[str, int]:
     """`params.yaml` text with `batches.through_month` raised by one.
 
     Edits that one line in place so comments and layout survive. Raises
-    `ValueError` when every month is already included.
+    `NoNewMonth` when every month is already included, `ValueError` when the text
+    has no `batches.through_month`.
     """
     lines = text.splitlines(keepends=True)
     inside = False
@@ -153,7 +158,7 @@ def advance(text: str, months: int) -> tuple[str, int]:
         if inside and match:
             current = int(match.group(2))
             if current >= months:
-                raise ValueError(
+                raise NoNewMonth(
                     f"all {months} months are already included "
                     f"(batches.through_month: {current})"
                 )
@@ -205,7 +210,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def next_month(argv: list[str] | None = None) -> int:
-    """Entry point of `churn next-month`: include one more month in `params.yaml`."""
+    """Entry point of `churn next-month`: include one more month in `params.yaml`.
+
+    When every month is already in, nothing is new: it says so and succeeds, leaving
+    `params.yaml` as it was, so a scheduled retrain has nothing to do rather than
+    failing.
+    """
     parser = argparse.ArgumentParser(
         prog="churn next-month",
         description="Include the next month: raise batches.through_month by one.",
@@ -217,6 +227,9 @@ def next_month(argv: list[str] | None = None) -> int:
     months = config.load_params(args.params)["batches"]["months"]
     try:
         text, new = advance(text, months)
+    except NoNewMonth as exc:
+        log.warning("no new month of data: %s", exc)
+        return 0
     except ValueError as exc:
         log.error("%s: %s", args.params, exc)
         return 1

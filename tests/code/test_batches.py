@@ -93,7 +93,7 @@ def test_advance_edits_one_line_and_keeps_comments() -> None:
 
 
 def test_advance_stops_after_the_last_month() -> None:
-    with pytest.raises(ValueError, match="all 4 months are already included"):
+    with pytest.raises(batches.NoNewMonth, match="all 4 months are already included"):
         batches.advance(PARAMS, 4)
     with pytest.raises(ValueError, match="no batches.through_month"):
         batches.advance("seed: 1\n", 7)
@@ -104,6 +104,11 @@ def test_next_month_command_rewrites_params(tmp_path, caplog) -> None:
     params.write_text(PARAMS)
     assert cli.main(["next-month", "--params", str(params)]) == 0
     assert "through_month: 5 " in params.read_text()
-    params.write_text(PARAMS.replace("through_month: 4", "through_month: 7"))
+    last = PARAMS.replace("through_month: 4", "through_month: 7")
+    params.write_text(last)
+    # Nothing new is not a failure: the file stays as it was.
+    assert cli.main(["next-month", "--params", str(params)]) == 0
+    assert params.read_text() == last
+    assert "no new month of data: all 7 months are already included" in caplog.text
+    params.write_text("batches:\n  months: 7\n")
     assert cli.main(["next-month", "--params", str(params)]) == 1
-    assert "already included" in caplog.text
