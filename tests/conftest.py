@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import json
 import os
 import shutil
 import subprocess
@@ -48,6 +50,53 @@ def make(target: str, repo: Path, *args: str, check: bool = True):
     stamp = VENV / ".installed"
     cmd = ["make", target, f"VENV={VENV}", "-o", str(stamp), *args]
     return run(cmd, repo, check=check)
+
+
+#: The one DVC-tracked file whose bytes depend on the CPU that trained it.
+MODEL_PATH = "models/model.skops"
+#: Printed precision of metrics, plots and scores: six decimals, so values agree to
+#: half a unit of the sixth (a rounding may fall either side), and a unit covers it.
+PRINTED = 1e-6
+
+
+def without_model_bytes(lock: dict) -> dict:
+    """A parsed `dvc.lock` with the model file's md5 and size taken out.
+
+    What remains is what every machine writes alike for the same inputs.
+    """
+    out = copy.deepcopy(lock)
+    for stage in out.get("stages", {}).values():
+        for entry in (*stage.get("deps", []), *stage.get("outs", [])):
+            if entry.get("path") == MODEL_PATH:
+                entry.pop("md5", None)
+                entry.pop("size", None)
+    return out
+
+
+def assert_same_values(ours: Path, theirs: Path, *, tol: float = PRINTED) -> None:
+    """Two JSON or CSV files hold the same values, floats to within `tol`."""
+    if ours.suffix == ".csv":
+        pd.testing.assert_frame_equal(
+            pd.read_csv(ours), pd.read_csv(theirs), check_exact=False, rtol=0, atol=tol
+        )
+        return
+    a, b = json.loads(ours.read_text()), json.loads(theirs.read_text())
+    assert approx_values(a, tol) == b, f"{ours} differs from {theirs}"
+
+
+#: How closely a probability is reproduced on another machine.
+PROBABILITY = 1e-9
+
+
+def approx_values(value, tol: float):
+    """`value` with every float inside it compared to within `tol`."""
+    if isinstance(value, dict):
+        return {k: approx_values(v, tol) for k, v in value.items()}
+    if isinstance(value, list):
+        return [approx_values(v, tol) for v in value]
+    if isinstance(value, float):
+        return pytest.approx(value, abs=tol)
+    return value
 
 
 def clone(dest: Path) -> Path:
