@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 PORT ?= 8000
 MODEL_VERSION ?= 0.0.0-dev
 
-# Stages run `python -m churn.<stage>` from this checkout's sources, whichever
+# Stages run `python -m churn.<room>.<stage>` from this checkout's sources, whichever
 # virtualenv provides the dependencies.
 export PATH := $(BIN):$(PATH)
 export PYTHONPATH := $(CURDIR)/src
@@ -67,10 +67,10 @@ plots: $(STAMP) ## render the plots to dvc_plots/index.html
 BASE ?= main
 
 report: $(STAMP) ## write report.md (+ report-plots/): this checkout against BASE
-	python -m churn.report --base $(BASE) --out report.md
+	python -m churn report --base $(BASE) --out report.md
 
 gate: $(STAMP) ## the quality gate against BASE; exits 1 when the model got worse
-	python -m churn.gate --base $(BASE)
+	python -m churn gate --base $(BASE)
 
 lint-workflows: $(STAMP) ## actionlint and zizmor (offline) on .github/workflows
 	actionlint
@@ -88,10 +88,10 @@ push: $(STAMP) ## send data and models to the DVC remote
 	dvc push
 
 package: $(STAMP) ## check the release floor and build the model package in dist/ (MODEL_VERSION=1.2.0)
-	python -m churn.package --version $(MODEL_VERSION)
+	python -m churn package --version $(MODEL_VERSION)
 
 serve: $(STAMP) ## serve this checkout's model on 127.0.0.1 (PORT=8000)
-	python -m churn.serve --port $(PORT)
+	python -m churn serve --port $(PORT)
 
 clean: ## remove the virtualenv and caches (not the DVC cache)
 	rm -rf $(VENV) .pytest_cache .ruff_cache dvc_plots dist

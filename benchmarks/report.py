@@ -195,7 +195,7 @@ def prediction_rows(results: dict[str, Any]) -> tuple[list[str], Rows]:
             "in process: pipeline.predict_proba (DataFrame)",
             pred["in_process"]["sklearn_dataframe"],
         ),
-        ("in process: churn.scorer", pred["in_process"]["scorer"]),
+        ("in process: churn.delivery.scorer", pred["in_process"]["scorer"]),
         ("HTTP: churn serve", pred["http"]),
         ("HTTP: mlflow models serve", pred["mlflow"]),
     ]
@@ -423,9 +423,10 @@ METHOD = """\
   customer per call, each call a different customer, p50 and p99 over 300 calls (50
   in tiny mode); a batch of 1,000 customers per call (200), rows/s of the median of
   50 calls (5). In process:
-  the fitted pipeline's `predict_proba` on a DataFrame, and `churn.scorer` on plain
-  rows. Over HTTP, on one kept-alive loopback connection: `churn serve` on the
-  packaged model (`POST /predict`, the customers as ingested) and
+  the fitted pipeline's `predict_proba` on a DataFrame, and
+  `churn.delivery.scorer` on plain rows. Over HTTP, on one kept-alive loopback
+  connection: `churn serve` on the packaged model (`POST /predict`, the customers
+  as ingested) and
   `mlflow models serve --env-manager local` on the same fitted pipeline saved with
   `mlflow.sklearn.save_model(..., pyfunc_predict_fn="predict_proba")`
   (`POST /invocations`, `dataframe_split` of the cleaned rows), each with its default

@@ -30,7 +30,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from churn import config, contract, ingest
+from churn import config, contract
+from churn.data import ingest
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ Run from a checkout where the pipeline has run (`run.py` runs it in its clone):
 It measures, on the same machine and in the same run:
 
 - in process: one-row `predict_proba` on a DataFrame (plain scikit-learn) and the
-  service's own scorer (`churn.scorer`), p50/p99, and both on a batch (rows/s);
+  service's own scorer (`churn.delivery.scorer`), p50/p99, and both on a batch (rows/s);
 - over HTTP: `churn serve` on the packaged model (`POST /predict`), started as a real
   process on a loopback port, one customer per request (p50/p99, one kept-alive
   connection, as a client would) and `--batch` customers per request (rows/s);
@@ -45,7 +45,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from churn import config, contract, package, prepare, scorer, smoke
+from churn import config, contract
+from churn.delivery import package, scorer, smoke
+from churn.pipeline import prepare
 
 log = logging.getLogger("benchmark.serving")
 

@@ -14,7 +14,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from churn import contract, ingest
+from churn import contract
+from churn.data import ingest
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = ROOT / "data" / "external" / "telco_churn.csv"

@@ -12,7 +12,10 @@ import pandas as pd
 import yaml
 from sklearn.pipeline import Pipeline
 
-from churn import contract, ingest, model_io, package, prepare, train
+from churn import contract, model_io
+from churn.data import ingest
+from churn.delivery import package
+from churn.pipeline import prepare, train
 from conftest import ROOT, SOURCE
 
 PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())

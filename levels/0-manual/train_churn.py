@@ -86,7 +86,8 @@ print(df[["tenure", "monthly_charges", "total_charges"]].describe().round(1))
 # train a worse model without a word. Level 1 writes the rules down once in
 # [`src/churn/contract.py`](../../src/churn/contract.py) and checks every batch with
 # Great Expectations ([`gx/`](../../gx/),
-# [`src/churn/validate.py`](../../src/churn/validate.py)) before anything is trained.
+# [`src/churn/data/validate.py`](../../src/churn/data/validate.py)) before anything
+# is trained.
 
 # %%
 print(
@@ -191,12 +192,14 @@ print(confusion_matrix(y_test, pred))
 # ([`src/churn/model_io.py`](../../src/churn/model_io.py)); level 2 releases a
 # versioned model with its metrics on every merge
 # ([`.github/workflows/release.yml`](../../.github/workflows/release.yml)) and serves
-# it over HTTP ([`src/churn/serve.py`](../../src/churn/serve.py), `make serve`).
+# it over HTTP ([`src/churn/delivery/serve.py`](../../src/churn/delivery/serve.py),
+# `make serve`).
 #
 # **Pain: nobody watches it.** Once copied, the model is never checked again. When
 # customers change it decays in silence, and retraining means someone remembering to
 # rerun this notebook. Level 1 compares every new month of data with the training data
-# ([`src/churn/drift.py`](../../src/churn/drift.py)) and level 2 retrains on a schedule
+# ([`src/churn/pipeline/drift.py`](../../src/churn/pipeline/drift.py)) and level 2
+# retrains on a schedule
 # ([`.github/workflows/retrain.yml`](../../.github/workflows/retrain.yml)).
 
 # %%

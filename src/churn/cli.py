@@ -1,6 +1,7 @@
 """`churn`: one command for every stage of the pipeline.
 
-`churn <stage> [options]` runs the same entry point as `python -m churn.<stage>`.
+`churn <command> [options]` runs the same entry point as
+`python -m churn.<room>.<module>` (`churn train` is `python -m churn.pipeline.train`).
 """
 
 from __future__ import annotations
@@ -10,24 +11,24 @@ import importlib
 
 #: Subcommand name to the module whose `main(argv)` runs it (or `module:function`).
 COMMANDS = {
-    "batches": "churn.batches",
-    "next-month": "churn.batches:next_month",
-    "validate": "churn.validate",
-    "ingest": "churn.ingest",
-    "prepare": "churn.prepare",
-    "train": "churn.train",
-    "evaluate": "churn.evaluate",
-    "drift": "churn.drift",
-    "compare": "churn.compare",
-    "model-card": "churn.modelcard",
-    "expectations": "churn.expectations",
-    "report": "churn.report",
-    "gate": "churn.gate",
-    "package": "churn.package",
-    "serve": "churn.serve",
-    "smoke": "churn.smoke",
-    "predict": "churn.predict",
-    "schema": "churn.schema",
+    "batches": "churn.data.batches",
+    "next-month": "churn.data.batches:next_month",
+    "validate": "churn.data.validate",
+    "ingest": "churn.data.ingest",
+    "prepare": "churn.pipeline.prepare",
+    "train": "churn.pipeline.train",
+    "evaluate": "churn.pipeline.evaluate",
+    "drift": "churn.pipeline.drift",
+    "compare": "churn.pipeline.compare",
+    "model-card": "churn.pipeline.modelcard",
+    "expectations": "churn.data.expectations",
+    "report": "churn.review.report",
+    "gate": "churn.review.gate",
+    "package": "churn.delivery.package",
+    "serve": "churn.delivery.serve",
+    "smoke": "churn.delivery.smoke",
+    "predict": "churn.delivery.predict",
+    "schema": "churn.delivery.schema",
     "lineage": "churn.lineage",
 }
 

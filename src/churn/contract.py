@@ -2,7 +2,7 @@
 
 Everything that needs to know what a valid batch looks like derives it from here:
 the ingest schema (`pandas_dtypes`), the Great Expectations suite
-(`churn.expectations`), the feature lists of the model and the tests.
+(`churn.data.expectations`), the feature lists of the model and the tests.
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 import pandas as pd
 import pytest
 
-from churn import batches, cli, contract, ingest
+from churn import cli, contract
+from churn.data import batches, ingest
 from conftest import SOURCE
 
 SHIFTS = {"fibre_price_rise": 6, "contract_promotion": 7}

@@ -4,7 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from churn import compare, contract
+from churn import contract
+from churn.pipeline import compare
 
 
 class Fixed:

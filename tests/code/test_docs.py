@@ -455,7 +455,7 @@ def test_only_commands_passed_to_a_runner_count_as_run() -> None:
         "make('repro', path)\n"
         "make('serve', path, 'PORT=8001')\n"
         "run(['dvc', 'exp', 'show', str(path)], path)\n"
-        "subprocess.run([sys.executable, '-m', 'churn.train'])\n"
+        "subprocess.run([sys.executable, '-m', 'churn.pipeline.train'])\n"
         "subprocess.run(['bash', '-c', 'make lint && dvc dag'])\n"
         "assert commands == ['make test']\n"
         "print(['dvc', 'push'])\n"
@@ -464,7 +464,7 @@ def test_only_commands_passed_to_a_runner_count_as_run() -> None:
         ("make", "repro"),
         ("make", "serve", "PORT=8001"),
         ("dvc", "exp", "show", ANY),
-        ("python", "-m", "churn.train"),
+        ("python", "-m", "churn.pipeline.train"),
         ("make", "lint"),
         ("dvc", "dag"),
     }

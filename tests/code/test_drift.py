@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from churn import contract, drift, prepare
+from churn import contract, split
+from churn.pipeline import drift
 
 
 def test_identical_distributions_give_zero() -> None:
@@ -102,7 +103,7 @@ def test_reference_is_earlier_months_training_rows() -> None:
     )
     assert current[contract.ID].tolist() == list(range(151, 201))
     assert reference[contract.ID].max() <= 150
-    test = prepare.is_test(reference[contract.ID], test_size=0.2, seed=42)
+    test = split.is_test(reference[contract.ID], test_size=0.2, seed=42)
     assert not test.any() and 90 < len(reference) < 150
 
 

@@ -11,7 +11,8 @@ from sklearn.inspection import permutation_importance
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
-from churn import contract, evaluate
+from churn import contract
+from churn.pipeline import evaluate
 from delivery_helpers import fitted, split
 
 Y = np.array([0, 0, 1, 1])

@@ -2,7 +2,8 @@
 
 import pytest
 
-from churn import gate, stats
+from churn import stats
+from churn.review import gate
 
 RULES = gate.Rules(metric="roc_auc", tolerance=0.005, floor=0.75)
 OK = {"success": True, "rows": 100, "expectations": 68, "failed": 0}

@@ -5,7 +5,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from churn import contract, ingest
+from churn import contract
+from churn.data import ingest
 
 
 def test_bundled_data_gets_contract_dtypes(table: pd.DataFrame) -> None:

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import yaml
 
-from churn import contract, lineage, model_io, prepare, train
+from churn import contract, lineage, model_io
+from churn.pipeline import prepare, train
 from conftest import MODEL_PATH, ROOT
 
 LOCK = yaml.safe_load((ROOT / "dvc.lock").read_text())
@@ -48,9 +49,9 @@ def two_machines(tmp_path_factory: pytest.TempPathFactory, table) -> list[Path]:
     return [first, second]
 
 
-def _lock_for(path: Path) -> dict:
+def _lock_for(path: Path, lock: dict = LOCK) -> dict:
     blob = path.read_bytes()
-    return _with_model(LOCK, hashlib.md5(blob).hexdigest(), len(blob))
+    return _with_model(lock, hashlib.md5(blob).hexdigest(), len(blob))
 
 
 def test_models_that_differ_in_their_last_bits_have_one_identity(two_machines):
@@ -92,20 +93,22 @@ def test_a_revision_that_does_not_exist_is_refused() -> None:
     for rev in ("orgin/main", "", "--all", "HEAD~99999"):
         with pytest.raises(lineage.LineageError, match="not found"):
             lineage.lock_at(rev)
-    assert lineage.identity(lineage.lock_at("HEAD")) == lineage.identity(LOCK)
+    committed = yaml.safe_load(lineage.git_show("HEAD", "dvc.lock"))
+    assert lineage.lock_at("HEAD") == committed
 
 
 def test_command_says_unchanged_for_other_model_bytes_and_changed_for_new_data(
     tmp_path: Path, two_machines, capsys: pytest.CaptureFixture
 ) -> None:
     # The retrain workflow opens a pull request on `changed=true` only.
+    head = lineage.lock_at("HEAD")
     other_cpu = tmp_path / "other.lock"
-    other_cpu.write_text(yaml.safe_dump(_lock_for(two_machines[1])))
+    other_cpu.write_text(yaml.safe_dump(_lock_for(two_machines[1], head)))
     assert lineage.main(["--lock", str(other_cpu), "--base", "HEAD"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[-1] == "changed=false"
-    assert lines[0] == f"inputs={lineage.identity(LOCK)}"
-    new_month = copy.deepcopy(LOCK)
+    assert lines[0] == f"inputs={lineage.identity(head)}"
+    new_month = copy.deepcopy(head)
     new_month["stages"]["train"]["deps"][0]["md5"] = "f" * 32
     other_cpu.write_text(yaml.safe_dump(new_month))
     assert lineage.main(["--lock", str(other_cpu), "--base", "HEAD"]) == 0

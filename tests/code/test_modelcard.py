@@ -4,7 +4,7 @@ import datetime as dt
 
 import pytest
 
-from churn import modelcard
+from churn.pipeline import modelcard
 
 LOCK = {
     "stages": {

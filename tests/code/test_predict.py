@@ -7,7 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from churn import contract, predict
+from churn import contract
+from churn.delivery import predict
 from conftest import SOURCE
 from delivery_helpers import build_package, bundled, fitted, reference_proba
 

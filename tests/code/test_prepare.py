@@ -3,7 +3,8 @@
 import pandas as pd
 import pytest
 
-from churn import contract, prepare
+from churn import contract
+from churn.pipeline import prepare
 
 
 def test_clean_fills_unbilled_and_encodes_target(tiny: pd.DataFrame) -> None:

@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from churn import gate, report, stats
+from churn import stats
+from churn.review import gate, report
 
 PNG = b"\x89PNG\r\n\x1a\n"
 N = 400

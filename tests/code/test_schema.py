@@ -5,8 +5,9 @@ import json
 import pytest
 from pydantic import ValidationError
 
-from churn import contract, schema
-from churn.package import request_rows
+from churn import contract
+from churn.delivery import schema
+from churn.delivery.package import request_rows
 from delivery_helpers import bundled
 
 Customer = schema.Customer

@@ -7,8 +7,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from churn import contract, package, schema, serve
-from churn.package import request_rows
+from churn import contract
+from churn.delivery import package, schema, serve
+from churn.delivery.package import request_rows
 from delivery_helpers import build_package, bundled
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from churn import package, smoke
-from churn.package import request_rows
+from churn.delivery import package, smoke
+from churn.delivery.package import request_rows
 from conftest import ROOT
 from delivery_helpers import (
     build_package,

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from churn import prepare, slices
+from churn.pipeline import prepare, slices
 
 
 def test_tenure_bands_include_their_right_edge() -> None:

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from churn import smoke
+from churn.delivery import smoke
 from conftest import ROOT
 from delivery_helpers import build_package
 

@@ -5,7 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from churn import evaluate, stats
+from churn import stats
+from churn.pipeline import evaluate
 
 
 def _scores(rng: np.random.Generator, y: np.ndarray, noise: float) -> np.ndarray:

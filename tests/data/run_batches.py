@@ -4,11 +4,12 @@
 
 Run from a project checkout with a trained pipeline (the working directory decides
 which checkout `churn.config` points at). MANIFEST maps case names to CSV paths. For
-each case this calls `churn.validate.main(["--source", path, "--source", all])`
+each case this calls `churn.data.validate.main(["--source", path, "--source", all])`
 as the `validate` stage does (the bad batch in the place of the newest month, the
 checkout's good table after it, which must never be reached); only if validation
 passed would it go on, as DVC does, to
-`churn.ingest.main`. It also calls `churn.ingest.main` with a scratch `--out`, to
+`churn.data.ingest.main`. It also calls `churn.data.ingest.main` with a scratch
+`--out`, to
 record what ingest alone says. Around each case it hashes every file a bad batch must
 not change. OUT receives, per case: exit codes, the log text, the validation summary
 and the hashes before and after.
@@ -26,7 +27,8 @@ import logging
 import sys
 from pathlib import Path
 
-from churn import config, ingest, validate
+from churn import config
+from churn.data import ingest, validate
 
 #: What a rejected batch must leave byte for byte as it was.
 GUARDED = (

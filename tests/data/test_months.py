@@ -6,7 +6,8 @@ shifted ones are checked here, alone and with every month before them.
 
 import pytest
 
-from churn import batches, config, ingest, validate
+from churn import config
+from churn.data import batches, ingest, validate
 from conftest import SOURCE
 
 pytestmark = pytest.mark.slow

@@ -7,7 +7,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from churn import contract, expectations, validate
+from churn import contract
+from churn.data import expectations, validate
 
 SUITE_FILE = (
     Path(__file__).resolve().parents[2] / "gx" / "expectations" / "churn_batch.json"
@@ -165,7 +166,7 @@ def test_suite_schema_is_the_contract_and_ingest_order(table: pd.DataFrame) -> N
 
 
 def test_ratio_to_product_is_row_wise() -> None:
-    from churn import gx_rules
+    from churn.data import gx_rules
 
     frame = pd.DataFrame(
         {"total": [100.0, 50.0, 10.0], "price": [10.0, 10.0, 5.0], "months": [10, 0, 2]}
@@ -319,7 +320,7 @@ def test_failure_table_is_numbered_and_explains_each_rule() -> None:
 
 
 def test_ingest_failure_is_summarised_like_an_expectation() -> None:
-    from churn import ingest
+    from churn.data import ingest
 
     err = ingest.IngestError(
         "b.csv: column 'tenure' must be numeric",

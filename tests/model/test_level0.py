@@ -16,7 +16,8 @@ import pytest
 import yaml
 from sklearn.model_selection import train_test_split
 
-from churn import config, contract, evaluate, prepare, train
+from churn import config, contract
+from churn.pipeline import evaluate, prepare, train
 from conftest import ROOT, clone, env_for, run
 
 SCRIPT = "levels/0-manual/train_churn.py"

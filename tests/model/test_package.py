@@ -11,7 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from churn import contract, gate, lineage, model_io, package
+from churn import contract, lineage, model_io
+from churn.delivery import package
+from churn.review import gate
 from delivery_helpers import (
     PARAMS,
     build_package,

@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 import skops.io as sio
 
-from churn import config, contract, evaluate, model_io, prepare, train
+from churn import config, contract, model_io
+from churn.pipeline import evaluate, prepare, train
 
 
 @pytest.fixture(scope="module")

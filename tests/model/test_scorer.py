@@ -7,8 +7,10 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MinMaxScaler, OneHotEncoder
 
-from churn import contract, prepare, schema, scorer
-from churn.package import request_rows
+from churn import contract
+from churn.delivery import schema, scorer
+from churn.delivery.package import request_rows
+from churn.pipeline import prepare
 from delivery_helpers import bundled, fitted, reference_proba
 
 TOLERANCE = 1e-9

@@ -3,7 +3,8 @@
 import pandas as pd
 import pytest
 
-from churn import contract, prepare, train
+from churn import contract
+from churn.pipeline import prepare, train
 
 PARAMS = {
     "estimator": "logistic_regression",

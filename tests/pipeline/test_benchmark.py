@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from churn import contract, ingest
+from churn import contract
+from churn.data import ingest
 from conftest import ROOT, make, pipeline_stages
 
 # run.py imports its siblings (scale, report) as top-level modules.

@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from churn import smoke
+from churn.delivery import smoke
 from conftest import PROBABILITY, ROOT, VENV, approx_values, clone, env_for, make
 
 LEVEL = ROOT / "levels" / "2-cicd-automation"

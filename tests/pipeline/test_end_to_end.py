@@ -73,7 +73,9 @@ def test_every_stage_ran_or_was_proven_current(repo) -> None:
     for stage in skipped:
         assert f"Stage '{stage}' didn't change, skipping" in output
     assert "roc_auc" in output, "make repro ends by showing the metrics"
-    assert "INFO churn.modelcard: months 1-" in output, "and writes the model card"
+    assert "INFO churn.pipeline.modelcard: months 1-" in output, (
+        "and writes the model card"
+    )
 
 
 def test_metrics_and_plots_exist_and_parse(repo) -> None:

@@ -21,7 +21,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from churn import contract, evaluate, model_io
+from churn import contract, model_io
+from churn.pipeline import evaluate
 from conftest import ROOT, VENV, clone, env_for, pipeline_stages
 
 pytestmark = pytest.mark.slow

@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from churn import lineage, package
+from churn import lineage
+from churn.delivery import package
 from conftest import ROOT, VENV, assert_same_values, clone
 
 WORKFLOW = ROOT / ".github" / "workflows" / "release.yml"
@@ -77,7 +78,13 @@ def test_every_action_is_pinned_to_a_commit_with_its_tag() -> None:
 
 def test_steps_gate_and_smoke_test_before_anything_is_published() -> None:
     runs = [step.get("run", "") for step in _steps()]
-    order = ["make install", "make repro", "make package", "churn.smoke", "git tag"]
+    order = [
+        "make install",
+        "make repro",
+        "make package",
+        "churn.delivery.smoke",
+        "git tag",
+    ]
     at = [next(i for i, run in enumerate(runs) if key in run) for key in order]
     publish = next(i for i, run in enumerate(runs) if "gh release create" in run)
     assert at == sorted(at) and at[-1] < publish

@@ -28,7 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from churn import config, package
+from churn import config
+from churn.delivery import package
 
 log = logging.getLogger(__name__)
 
@@ -106,12 +107,12 @@ def running(
     timeout: float = 60,
     extra_args: tuple[str, ...] = (),
 ) -> Iterator[Service]:
-    """Run `python -m churn.serve --package ... --port 0` until the block ends.
+    """Run `python -m churn.delivery.serve --package ... --port 0` until the block ends.
 
     Port 0 lets the operating system pick a free port; the port is read from
     uvicorn's start-up line, so nothing else can take it in between.
     """
-    cmd = [python, "-m", "churn.serve", "--package", str(package_path)]
+    cmd = [python, "-m", "churn.delivery.serve", "--package", str(package_path)]
     cmd += ["--host", "127.0.0.1", "--port", "0", *extra_args]
     proc = subprocess.Popen(
         cmd,

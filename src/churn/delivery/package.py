@@ -41,7 +41,10 @@ import pandas as pd
 import yaml
 from sklearn.pipeline import Pipeline
 
-from churn import config, contract, gate, lineage, model_io, prepare, schema
+from churn import config, contract, lineage, model_io
+from churn.delivery import schema
+from churn.pipeline import prepare
+from churn.review import gate
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,9 @@ from typing import Any
 
 import yaml
 
-from churn import batches, compare, config, drift
+from churn import config
+from churn.data import batches
+from churn.pipeline import compare, drift
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,10 @@ import pandas as pd
 from pydantic import TypeAdapter, ValidationError
 from sklearn.pipeline import Pipeline
 
-from churn import config, contract, ingest, model_io, package, prepare, schema
+from churn import config, contract, model_io
+from churn.data import ingest
+from churn.delivery import package, schema
+from churn.pipeline import prepare
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 from sklearn.utils import check_random_state
 
-from churn import config, contract, model_io, slices
+from churn import config, contract, model_io
+from churn.pipeline import slices
 
 log = logging.getLogger(__name__)
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import logging
 
-import numpy as np
 import pandas as pd
 
-from churn import batches, config, contract
+from churn import config, contract
+from churn import split as split_rule
 
 log = logging.getLogger(__name__)
 
@@ -32,27 +32,14 @@ def clean(table: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def is_test(ids: pd.Series, *, test_size: float, seed: int) -> np.ndarray:
-    """Whether each customer belongs to the test split.
-
-    The side is a function of the customer's id and the seed alone (a hash, the
-    "repeatable splitting" pattern), so it never changes as new months arrive: a
-    test customer of one month is a test customer of every later month, and a model
-    trained on earlier months has never seen any of today's test rows.
-    """
-    if not 0 < test_size < 1:
-        raise ValueError(f"test_size must be between 0 and 1, got {test_size}")
-    return batches.unit_hash(ids.astype("int64"), f"split:{seed}") < test_size
-
-
 def split(
     table: pd.DataFrame, *, test_size: float, seed: int
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """A deterministic train/test split by customer id (see `is_test`).
+    """A deterministic train/test split by customer id (see `churn.split.is_test`).
 
     About `test_size` of the customers, and so of each class, land in the test split.
     """
-    test = is_test(table[contract.ID], test_size=test_size, seed=seed)
+    test = split_rule.is_test(table[contract.ID], test_size=test_size, seed=seed)
     return table[~test], table[test]
 
 

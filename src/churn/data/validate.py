@@ -16,7 +16,8 @@ from typing import Any
 
 import pandas as pd
 
-from churn import config, expectations, ingest
+from churn import config
+from churn.data import expectations, ingest
 
 log = logging.getLogger(__name__)
 
@@ -184,7 +185,7 @@ def _context(gx_root: Path) -> Any:
     """The file-mode GX context under `gx_root`, with this project's rules loaded."""
     import great_expectations as gx
 
-    from churn import gx_rules  # noqa: F401  (registers the custom expectation)
+    from churn.data import gx_rules  # noqa: F401  (registers the custom expectation)
 
     return gx.get_context(mode="file", project_root_dir=str(gx_root))
 

@@ -3,9 +3,9 @@
 `total_charges` should be roughly `monthly_charges * tenure`. GX 1.x has row-wise
 checks for sums and pairs of columns but none for a ratio to a product, so this module
 adds one as a regular custom expectation (a metric plus an expectation class).
-Importing the module registers both with GX; `churn.expectations` and
-`churn.validate` import it before they touch the suite. It imports Great Expectations,
-so nothing else should import it at module level.
+Importing the module registers both with GX; `churn.data.expectations` and
+`churn.data.validate` import it before they touch the suite. It imports Great
+Expectations, so nothing else should import it at module level.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """The pull-request report: what changed against `main`, is it real, may it merge.
 
-`python -m churn.report --base main --out report.md` writes a Markdown report and its
+`churn report --base main --out report.md` writes a Markdown report and its
 PNG plots (into `report-plots/` beside it) for the workspace against `--base`:
 
-* the gate's verdict and the rule that decided it (`churn.gate`);
+* the gate's verdict and the rule that decided it (`churn.review.gate`);
 * every headline metric for `main`, the PR and the change, with a 95% paired-
   bootstrap interval of the change labelled "significant" or "within noise";
 * the parameters that changed (`dvc params diff`);
@@ -29,7 +29,9 @@ from typing import Any
 
 import pandas as pd
 
-from churn import config, contract, gate, slices, stats
+from churn import config, contract, stats
+from churn.pipeline import slices
+from churn.review import gate
 
 log = logging.getLogger(__name__)
 
@@ -433,7 +435,7 @@ def build(base_rev: str, out: Path, *, root: Path = config.ROOT) -> gate.Verdict
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: write the report; exit 0 whatever the verdict (the gate is
-    `python -m churn.gate`)."""
+    `churn gate`)."""
     parser = argparse.ArgumentParser(prog="churn report", description=__doc__)
     parser.add_argument("--base", default="main", help="git revision to compare with")
     parser.add_argument("--out", type=Path, default=Path("report.md"))

@@ -7,7 +7,7 @@
 `churn serve` packages the model this checkout's pipeline produced and serves it on
 127.0.0.1:8000; `churn serve --package dist/churn-model-1.2.0.tar.gz` serves a
 released package instead. Requests are validated against the schema generated from
-the data contract (`churn.schema`); any request that breaks it gets a 422 whose
+the data contract (`churn.delivery.schema`); any request that breaks it gets a 422 whose
 `message` names each offending field.
 """
 
@@ -28,7 +28,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field, ValidationError
 
-from churn import config, package, schema, scorer
+from churn import config
+from churn.delivery import package, schema, scorer
 
 log = logging.getLogger(__name__)
 
@@ -279,7 +280,10 @@ def create_app(pkg: package.Package, *, max_batch: int | None = None) -> FastAPI
 
 
 def app_from_env() -> FastAPI:
-    """Factory for `uvicorn --factory churn.serve:app_from_env` (CHURN_PACKAGE=path)."""
+    """Factory for `uvicorn --factory churn.delivery.serve:app_from_env`.
+
+    The package comes from the CHURN_PACKAGE variable (a path).
+    """
     path = os.environ.get(PACKAGE_ENV)
     if not path:
         raise SystemExit(f"set {PACKAGE_ENV} to a model package folder or .tar.gz")

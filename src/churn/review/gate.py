@@ -11,7 +11,7 @@ Rules, in the order they decide (settings in the `gate:` section of `params.yaml
 6. `within noise`: worse by more than `tolerance`, but not significantly -> pass.
 7. `tolerance`: better, unchanged, or worse by at most `tolerance` -> pass.
 
-`python -m churn.gate --base main` gathers the evidence, logs the verdict and exits 1
+`churn gate --base main` gathers the evidence, logs the verdict and exits 1
 when the gate fails, which makes it the result of the CI job.
 """
 

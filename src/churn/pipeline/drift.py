@@ -26,7 +26,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from churn import batches, config, contract, prepare
+from churn import config, contract, split
+from churn.data import batches
+from churn.pipeline import prepare
 
 log = logging.getLogger(__name__)
 
@@ -157,7 +159,7 @@ def split_reference(
     """`(reference, current)`: earlier months' training rows, and the newest month."""
     newest = table[contract.ID].isin(newest_ids.astype("int64"))
     earlier = table[~newest]
-    train = ~prepare.is_test(earlier[contract.ID], test_size=test_size, seed=seed)
+    train = ~split.is_test(earlier[contract.ID], test_size=test_size, seed=seed)
     return earlier[train], table[newest]
 
 

@@ -22,7 +22,6 @@ and `data/batches/all.csv` (every included month: the table the model learns fro
 from __future__ import annotations
 
 import argparse
-import hashlib
 import logging
 import re
 from collections.abc import Callable
@@ -32,7 +31,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from churn import config, contract, ingest
+from churn import config, contract, split
+from churn.data import ingest
 
 log = logging.getLogger(__name__)
 
@@ -52,16 +52,6 @@ def assign_months(ids: pd.Series, months: int) -> pd.Series:
     for number, block in enumerate(np.array_split(order, months), start=1):
         month[block] = number
     return pd.Series(month, index=ids.index, name="month")
-
-
-def unit_hash(ids: pd.Series, salt: str) -> np.ndarray:
-    """A uniform number in [0, 1) per id, the same on every machine and run."""
-    digests = (
-        hashlib.sha256(f"{salt}:{i}".encode()).digest()[:8] for i in ids.astype(str)
-    )
-    return np.fromiter(
-        (int.from_bytes(d, "big") / 2**64 for d in digests), "float64", len(ids)
-    )
 
 
 def _money(values: pd.Series) -> pd.Series:
@@ -90,7 +80,7 @@ def contract_promotion(rows: pd.DataFrame) -> pd.DataFrame:
     """
     out = rows.copy()
     monthly = out["contract"].eq("Month-to-month").to_numpy()
-    chosen = unit_hash(out[contract.ID], "contract_promotion") < 0.4
+    chosen = split.unit_hash(out[contract.ID], "contract_promotion") < 0.4
     out.loc[monthly & chosen, "contract"] = "Two year"
     return out
 

@@ -102,7 +102,7 @@ def _compile_features(features: ColumnTransformer) -> tuple[list[Any], int]:
 
 
 class Scorer:
-    """Probability of churn for rows shaped like `churn.schema.Customer`."""
+    """Probability of churn for rows shaped like `churn.delivery.schema.Customer`."""
 
     def __init__(self, model: Pipeline) -> None:
         if len(model.steps) != 2 or not isinstance(
@@ -148,8 +148,8 @@ class Scorer:
                 for j, col in enumerate(block.columns):
                     out[:, block.start + j] = np.array(columns[col], dtype=float)
                 # A blank (None, so NaN by now) is allowed only for a not-yet-billed
-                # customer's total charges (churn.schema), which `prepare.clean`
-                # sets to 0.
+                # customer's total charges (churn.delivery.schema), which
+                # `prepare.clean` sets to 0.
                 np.nan_to_num(out[:, block.start : stop], copy=False, nan=0.0)
                 out[:, block.start : stop] -= block.mean
                 out[:, block.start : stop] /= block.scale

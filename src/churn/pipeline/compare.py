@@ -8,7 +8,7 @@ wrote; on another machine its floats may differ in their last bits, and its scor
 agree to the six digits the metrics keep.
 
 Both models are scored on the current test split. Test customers are chosen by a
-hash of their id (`churn.prepare.is_test`), so none of them was in the previous
+hash of their id (`churn.split.is_test`), so none of them was in the previous
 model's training rows either: the comparison is fair to both.
 """
 
@@ -22,7 +22,9 @@ from typing import Any
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
-from churn import batches, config, contract, evaluate, model_io, train
+from churn import config, contract, model_io
+from churn.data import batches
+from churn.pipeline import evaluate, train
 
 log = logging.getLogger(__name__)
 

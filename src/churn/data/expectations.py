@@ -2,7 +2,7 @@
 
 `build()` turns `churn.contract` into plain expectation configurations (type, kwargs,
 and a note saying why the rule exists, which Data Docs show beside it);
-`python -m churn.expectations` writes them into the file context in `gx/` so the
+`churn expectations` writes them into the file context in `gx/` so the
 committed suite is always the contract's. Great Expectations itself is imported only
 when writing, because its import takes seconds.
 """
@@ -204,7 +204,7 @@ def write(gx_root: Path = config.ROOT) -> Path:
         ExpectationConfiguration,
     )
 
-    from churn import gx_rules  # noqa: F401  (registers the custom expectation)
+    from churn.data import gx_rules  # noqa: F401  (registers the custom expectation)
 
     ctx = gx.get_context(mode="file", project_root_dir=str(gx_root))
     suite_file = gx_root / "gx" / "expectations" / f"{SUITE}.json"
