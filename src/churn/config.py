@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,20 +29,67 @@ def find_root(start: Path) -> Path:
 #: decides which checkout a stage reads and writes; `CHURN_ROOT` overrides it.
 ROOT = Path(os.environ.get("CHURN_ROOT") or find_root(Path.cwd()))
 
-PARAMS_FILE = ROOT / "params.yaml"
+
+@dataclass(frozen=True)
+class Files:
+    """Every file the pipeline, the review and the delivery code read or write.
+
+    Named once, relative to the project root: the form `dvc.lock`, `git show` and
+    `dvc metrics` use. `ROOT / FILES.model` is the file in this checkout;
+    `root / FILES.model` the same file in another workspace.
+    """
+
+    params: str = "params.yaml"
+    lock: str = "dvc.lock"
+    latest_batch: str = "data/batches/latest.csv"
+    all_batches: str = "data/batches/all.csv"
+    raw: str = "data/raw/churn.parquet"
+    train: str = "data/prepared/train.parquet"
+    test: str = "data/prepared/test.parquet"
+    model: str = "models/model.skops"
+    validation: str = "metrics/validation.json"
+    metrics: str = "metrics/metrics.json"
+    predictions: str = "metrics/predictions.csv"
+    slices: str = "metrics/slices.json"
+    drift: str = "metrics/drift.json"
+    model_validation: str = "metrics/model_validation.json"
+    #: Evaluate's plots are `plots/<name>.json` (and `confusion.csv`) in here.
+    plots: str = "plots"
+    drift_plot: str = "plots/drift.json"
+    validation_result: str = "reports/validation/result.json"
+    data_docs: str = "reports/validation/data_docs/index.html"
+    card_md: str = "reports/model_card.md"
+    card_json: str = "reports/model_card.json"
+    dist: str = "dist"
+
+
+FILES = Files()
+
+PARAMS_FILE = ROOT / FILES.params
+LOCK_FILE = ROOT / FILES.lock
 DATA_DIR = ROOT / "data"
-RAW_DATA = DATA_DIR / "raw" / "churn.parquet"
-TRAIN_DATA = DATA_DIR / "prepared" / "train.parquet"
-TEST_DATA = DATA_DIR / "prepared" / "test.parquet"
+LATEST_BATCH = ROOT / FILES.latest_batch
+ALL_BATCHES = ROOT / FILES.all_batches
+RAW_DATA = ROOT / FILES.raw
+TRAIN_DATA = ROOT / FILES.train
+TEST_DATA = ROOT / FILES.test
 GX_DIR = ROOT / "gx"
-MODEL_FILE = ROOT / "models" / "model.skops"
+MODEL_FILE = ROOT / FILES.model
 METRICS_DIR = ROOT / "metrics"
-VALIDATION_METRICS = METRICS_DIR / "validation.json"
-MODEL_METRICS = METRICS_DIR / "metrics.json"
-PLOTS_DIR = ROOT / "plots"
+VALIDATION_METRICS = ROOT / FILES.validation
+MODEL_METRICS = ROOT / FILES.metrics
+PREDICTIONS = ROOT / FILES.predictions
+SLICES = ROOT / FILES.slices
+DRIFT_METRICS = ROOT / FILES.drift
+MODEL_VALIDATION = ROOT / FILES.model_validation
+PLOTS_DIR = ROOT / FILES.plots
+DRIFT_PLOT = ROOT / FILES.drift_plot
 REPORTS_DIR = ROOT / "reports"
-VALIDATION_RESULT = REPORTS_DIR / "validation" / "result.json"
-PREDICTIONS = METRICS_DIR / "predictions.csv"
+VALIDATION_RESULT = ROOT / FILES.validation_result
+DATA_DOCS = ROOT / FILES.data_docs
+CARD_MD = ROOT / FILES.card_md
+CARD_JSON = ROOT / FILES.card_json
+DIST_DIR = ROOT / FILES.dist
 
 
 def load_params(path: Path = PARAMS_FILE) -> dict[str, Any]:

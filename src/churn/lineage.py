@@ -30,7 +30,6 @@ from churn import config
 
 log = logging.getLogger(__name__)
 
-LOCK_FILE = config.ROOT / "dvc.lock"
 #: The stage whose recorded inputs name the model.
 TRAIN_STAGE = "train"
 
@@ -65,7 +64,7 @@ def rev_exists(rev: str, *, cwd: Path = config.ROOT) -> bool:
     )
 
 
-def read_lock(path: Path = LOCK_FILE) -> dict[str, Any]:
+def read_lock(path: Path) -> dict[str, Any]:
     """A parsed `dvc.lock`; `LineageError` when it is missing or not a lock file."""
     try:
         lock = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -78,7 +77,7 @@ def lock_at(rev: str, *, cwd: Path = config.ROOT) -> dict[str, Any]:
     """The `dvc.lock` committed at `rev`; `LineageError` when there is none."""
     if not rev_exists(rev, cwd=cwd):
         raise LineageError(f"revision {rev!r} not found")
-    text = git_show(rev, "dvc.lock", cwd=cwd)
+    text = git_show(rev, config.FILES.lock, cwd=cwd)
     if text is None:
         raise LineageError(f"{rev}: has no dvc.lock")
     try:
@@ -143,7 +142,7 @@ def changed_since(base: dict[str, Any], current: dict[str, Any]) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     """Entry point: print `inputs=`, and with `--base` also `changed=`."""
     parser = argparse.ArgumentParser(prog="churn lineage", description=__doc__)
-    parser.add_argument("--lock", type=Path, default=LOCK_FILE)
+    parser.add_argument("--lock", type=Path, default=config.LOCK_FILE)
     parser.add_argument(
         "--base", help="a git revision: say whether the model's inputs changed since"
     )

@@ -180,3 +180,20 @@ def test_every_room_is_a_known_layer() -> None:
     assert rooms == set(LAYERS)
     assert layer("churn.delivery.serve") > layer("churn.review.gate") > 0
     assert layer("churn.config") == 0 and layer("churn.cli") > 4
+
+
+def test_every_output_dvc_yaml_declares_is_named_in_the_catalogue() -> None:
+    # dvc.yaml names the outputs for DVC, config.FILES for the code: they agree.
+    from churn import config
+
+    named = set(vars(config.FILES).values())
+    for name, stage in STAGES.items():
+        for out in stage.get("outs", []):
+            path = next(iter(out)) if isinstance(out, dict) else out
+            folder = path.rpartition("/")[0]
+            assert path in named or folder == config.FILES.plots, (name, path)
+    plots = yaml.safe_load((ROOT / "dvc.yaml").read_text())["plots"]
+    for plot in plots:
+        for spec in plot.values():
+            for path in spec["y"]:
+                assert path.startswith(config.FILES.plots + "/"), path

@@ -98,7 +98,7 @@ def main(argv: list[str]) -> int:
             "summary": json.loads(report.read_text())["summary"]
             if report.exists()
             else None,
-            "data_docs": validate.DATA_DOCS.exists(),
+            "data_docs": config.DATA_DOCS.exists(),
             "ingest_exit": ingest_code,
             "ingest_log": ingest_log,
             "ingest_wrote": scratch.exists(),

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from churn import contract, lineage, model_io
+from churn import config, contract, lineage, model_io
 from churn.delivery import package
 from churn.review import gate
 from delivery_helpers import (
@@ -286,7 +286,7 @@ def test_release_plan_command(
         "changed",
     ]
     assert f"sha256={model_io.sha256(model)}" in lines
-    assert f"inputs={lineage.identity(lineage.read_lock())}" in lines
+    assert f"inputs={lineage.identity(lineage.read_lock(config.LOCK_FILE))}" in lines
     monkeypatch.setattr(package.config, "MODEL_FILE", tmp_path / "missing.skops")
     assert package.main(["--release-plan"]) == 1
 
@@ -297,6 +297,6 @@ def test_release_plan_refuses_a_lock_it_cannot_read(
     model = tmp_path / "model.skops"
     model_io.save(fitted(), model)
     monkeypatch.setattr(package.config, "MODEL_FILE", model)
-    monkeypatch.setattr(package.lineage, "LOCK_FILE", tmp_path / "dvc.lock")
+    monkeypatch.setattr(package.config, "LOCK_FILE", tmp_path / "dvc.lock")
     assert package.main(["--release-plan"]) == 1
     assert "cannot plan the release" in caplog.text

@@ -36,9 +36,6 @@ from churn.data import ingest
 
 log = logging.getLogger(__name__)
 
-LATEST = config.DATA_DIR / "batches" / "latest.csv"
-ALL = config.DATA_DIR / "batches" / "all.csv"
-
 
 def assign_months(ids: pd.Series, months: int) -> pd.Series:
     """Month 1..`months` of each customer: near-equal blocks in `customer_id` order."""
@@ -186,8 +183,8 @@ def main(argv: list[str] | None = None) -> int:
     except (ingest.IngestError, ValueError) as exc:
         log.error("%s", exc)
         return 1
-    write_csv(latest, LATEST)
-    write_csv(included, ALL)
+    write_csv(latest, config.LATEST_BATCH)
+    write_csv(included, config.ALL_BATCHES)
     log.info(
         "months 1-%d of %d: %d rows (month %d: %d rows)",
         params["through_month"],

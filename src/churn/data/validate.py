@@ -25,7 +25,6 @@ log = logging.getLogger(__name__)
 EXAMPLES = expectations.EXAMPLES
 #: Widest example cell of the failure table, in characters.
 WIDTH = 100
-DATA_DOCS = config.REPORTS_DIR / "validation" / "data_docs" / "index.html"
 
 
 def summarize(result: dict[str, Any], rows: int) -> dict[str, Any]:
@@ -270,7 +269,7 @@ def validate_source(source: Path) -> int:
             summary["rows"],
             format_failures(summary),
             config.VALIDATION_RESULT,
-            DATA_DOCS,
+            config.DATA_DOCS,
         )
         return 1
     log.info("%s: all %d expectations passed", source, summary["expectations"])

@@ -503,7 +503,7 @@ def build_from_workspace(
     ):
         if not needed.is_file():
             raise PackageError(f"{needed}: not found; run `make repro` first")
-    lock_file = config.ROOT / "dvc.lock"
+    lock_file = config.LOCK_FILE
     lock = yaml.safe_load(lock_file.read_text()) if lock_file.is_file() else {}
     return build(
         out,
@@ -528,7 +528,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: build the package (or print the next version) and exit."""
     parser = argparse.ArgumentParser(prog="churn package", description=__doc__)
     parser.add_argument("--version", default=DEV_VERSION, help="e.g. 1.2.0")
-    parser.add_argument("--out", type=Path, default=config.ROOT / "dist")
+    parser.add_argument("--out", type=Path, default=config.DIST_DIR)
     parser.add_argument(
         "--floor",
         type=float,
@@ -550,7 +550,7 @@ def main(argv: list[str] | None = None) -> int:
         names = (git("tag", "--list", f"{NAME}@v*") or "").split()
         tags = {t: git("tag", "--list", "--format=%(contents)", t) or "" for t in names}
         try:
-            inputs = lineage.identity(lineage.read_lock(lineage.LOCK_FILE))
+            inputs = lineage.identity(lineage.read_lock(config.LOCK_FILE))
         except lineage.LineageError as exc:
             log.error("cannot plan the release: %s", exc)
             return 1

@@ -306,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
     config.setup_logging()
     try:
         path = args.package or package.build_from_workspace(
-            config.ROOT / "dist",
+            config.DIST_DIR,
             package.DEV_VERSION,
             config.load_params(),
             enforce_floor=False,

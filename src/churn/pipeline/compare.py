@@ -23,12 +23,9 @@ import pandas as pd
 from sklearn.pipeline import Pipeline
 
 from churn import config, contract, model_io
-from churn.data import batches
 from churn.pipeline import evaluate, train
 
 log = logging.getLogger(__name__)
-
-MODEL_VALIDATION = config.METRICS_DIR / "model_validation.json"
 
 
 def previous_training_rows(
@@ -75,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     config.setup_logging()
     params = config.load_params()
     knobs = params["compare"]
-    newest_ids = pd.read_csv(batches.LATEST, usecols=[contract.ID])[contract.ID]
+    newest_ids = pd.read_csv(config.LATEST_BATCH, usecols=[contract.ID])[contract.ID]
     earlier = previous_training_rows(pd.read_parquet(config.TRAIN_DATA), newest_ids)
     previous = None
     if earlier[contract.TARGET].nunique() == 2:
@@ -105,8 +102,8 @@ def main(argv: list[str] | None = None) -> int:
         "verdict": out["verdict"],
         **out,
     }
-    MODEL_VALIDATION.parent.mkdir(parents=True, exist_ok=True)
-    MODEL_VALIDATION.write_text(json.dumps(out, indent=2) + "\n")
+    config.MODEL_VALIDATION.parent.mkdir(parents=True, exist_ok=True)
+    config.MODEL_VALIDATION.write_text(json.dumps(out, indent=2) + "\n")
     log.info(
         "months 1-%d vs 1-%s, %s on %d test rows: %s",
         month,

@@ -27,13 +27,10 @@ import pandas as pd
 from scipy import stats
 
 from churn import config, contract, split
-from churn.data import batches
 from churn.pipeline import prepare
 
 log = logging.getLogger(__name__)
 
-DRIFT_METRICS = config.METRICS_DIR / "drift.json"
-DRIFT_PLOT = config.PLOTS_DIR / "drift.json"
 #: Share given to an empty bin, so that PSI stays finite (a common choice).
 EPSILON = 1e-4
 DIGITS = 6
@@ -176,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     params = config.load_params()
     knobs = params["drift"]
     table = prepare.clean(pd.read_parquet(config.RAW_DATA))
-    newest_ids = pd.read_csv(batches.LATEST, usecols=[contract.ID])[contract.ID]
+    newest_ids = pd.read_csv(config.LATEST_BATCH, usecols=[contract.ID])[contract.ID]
     reference, current = split_reference(
         table, newest_ids, test_size=params["prepare"]["test_size"], seed=params["seed"]
     )
@@ -195,10 +192,10 @@ def main(argv: list[str] | None = None) -> int:
             bins=knobs["bins"],
         )
     features = out["features"]
-    DRIFT_PLOT.parent.mkdir(parents=True, exist_ok=True)
-    DRIFT_PLOT.write_text(json.dumps(plot_rows(features), indent=2) + "\n")
-    DRIFT_METRICS.parent.mkdir(parents=True, exist_ok=True)
-    DRIFT_METRICS.write_text(json.dumps(as_metrics(out), indent=2) + "\n")
+    config.DRIFT_PLOT.parent.mkdir(parents=True, exist_ok=True)
+    config.DRIFT_PLOT.write_text(json.dumps(plot_rows(features), indent=2) + "\n")
+    config.DRIFT_METRICS.parent.mkdir(parents=True, exist_ok=True)
+    config.DRIFT_METRICS.write_text(json.dumps(as_metrics(out), indent=2) + "\n")
     if out["verdict"] != "drift":
         log.info("month %d: no drift in %d features", month, len(features))
         return 0
@@ -218,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
             "false to accept the month.",
             month,
             detail,
-            DRIFT_METRICS.relative_to(config.ROOT),
+            config.FILES.drift,
         )
         return 1
     log.warning("month %d drifted from the training data in %s", month, detail)

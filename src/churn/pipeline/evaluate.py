@@ -328,7 +328,7 @@ def main(argv: list[str] | None = None) -> int:
         preds["score"].to_numpy(),
         threshold=params["evaluate"]["threshold"],
     )
-    _dump(slices.SLICES_FILE, by_slice)
+    _dump(config.SLICES, by_slice)
     log.info("test metrics: %s", out["metrics"])
     return 0
 

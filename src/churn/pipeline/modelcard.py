@@ -22,14 +22,8 @@ from typing import Any
 import yaml
 
 from churn import config
-from churn.data import batches
-from churn.pipeline import compare, drift
 
 log = logging.getLogger(__name__)
-
-CARD_JSON = config.REPORTS_DIR / "model_card.json"
-CARD_MD = config.REPORTS_DIR / "model_card.md"
-LOCK_FILE = config.ROOT / "dvc.lock"
 
 
 def out_hashes(lock: dict[str, Any]) -> dict[str, str]:
@@ -54,7 +48,6 @@ def build(
 ) -> dict[str, Any]:
     """The card as a plain dictionary (what `model_card.json` holds)."""
     hashes = out_hashes(lock)
-    rel = {p: str(p.relative_to(config.ROOT)) for p in (batches.ALL, config.RAW_DATA)}
     through, months = params["batches"]["through_month"], params["batches"]["months"]
     shifts = {
         name: start
@@ -64,8 +57,8 @@ def build(
     estimator = params["train"]["estimator"]
     return {
         "model": {
-            "path": str(config.MODEL_FILE.relative_to(config.ROOT)),
-            "md5": hashes.get(str(config.MODEL_FILE.relative_to(config.ROOT))),
+            "path": config.FILES.model,
+            "md5": hashes.get(config.FILES.model),
             "estimator": estimator,
             "hyperparameters": params["train"].get(estimator) or {},
             "seed": params["seed"],
@@ -76,8 +69,8 @@ def build(
             "newest_month": through,
             "simulated_shifts_included": shifts,
             "source": params["batches"]["source"],
-            "batches_md5": hashes.get(rel[batches.ALL]),
-            "validated_table_md5": hashes.get(rel[config.RAW_DATA]),
+            "batches_md5": hashes.get(config.FILES.all_batches),
+            "validated_table_md5": hashes.get(config.FILES.raw),
             "test_size": params["prepare"]["test_size"],
         },
         "metrics": metrics,
@@ -212,24 +205,24 @@ def main(argv: list[str] | None = None) -> int:
         argv
     )
     config.setup_logging()
-    if not config.MODEL_METRICS.is_file() or not LOCK_FILE.is_file():
+    if not config.MODEL_METRICS.is_file() or not config.LOCK_FILE.is_file():
         log.error("no metrics or dvc.lock yet: run `dvc repro` first")
         return 1
     dirty = [line[3:] for line in _git("status", "--porcelain").splitlines()]
     card = build(
-        lock=yaml.safe_load(LOCK_FILE.read_text()),
+        lock=yaml.safe_load(config.LOCK_FILE.read_text()),
         params=config.load_params(),
         metrics=json.loads(config.MODEL_METRICS.read_text()),
-        model_validation=_json(compare.MODEL_VALIDATION),
-        drift_result=_json(drift.DRIFT_METRICS),
+        model_validation=_json(config.MODEL_VALIDATION),
+        drift_result=_json(config.DRIFT_METRICS),
         commit=_git("rev-parse", "HEAD").strip() or "unknown",
         dirty=dirty,
         now=dt.datetime.now(dt.UTC),
     )
-    CARD_JSON.parent.mkdir(parents=True, exist_ok=True)
-    CARD_JSON.write_text(json.dumps(card, indent=2) + "\n")
-    CARD_MD.write_text(render(card) + "\n")
-    log.info("wrote %s and %s", CARD_MD, CARD_JSON)
+    config.CARD_JSON.parent.mkdir(parents=True, exist_ok=True)
+    config.CARD_JSON.write_text(json.dumps(card, indent=2) + "\n")
+    config.CARD_MD.write_text(render(card) + "\n")
+    log.info("wrote %s and %s", config.CARD_MD, config.CARD_JSON)
     log.info("%s", summary(card))
     return 0
 

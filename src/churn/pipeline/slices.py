@@ -13,12 +13,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from churn import config, contract, stats
+from churn import contract, stats
 
 log = logging.getLogger(__name__)
 
 #: Where `evaluate` writes the metrics per slice (small, committed to git).
-SLICES_FILE = config.METRICS_DIR / "slices.json"
 
 #: Slice name to the column it is cut from.
 COLUMNS = {

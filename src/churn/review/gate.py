@@ -34,9 +34,6 @@ from churn import config, contract, stats
 
 log = logging.getLogger(__name__)
 
-METRICS_FILE = "metrics/metrics.json"
-PREDICTIONS_FILE = "metrics/predictions.csv"
-
 
 @dataclass(frozen=True)
 class Rules:
@@ -216,18 +213,21 @@ def read_json(path: Path) -> dict[str, Any] | None:
 
 def gather(base_rev: str, *, root: Path = config.ROOT) -> Evidence:
     """Collect the gate's evidence for the workspace at `root` against `base_rev`."""
-    params = config.load_params(root / "params.yaml")
+    params = config.load_params(root / config.FILES.params)
     if rev_exists(base_rev, cwd=root):
         diff = dvc_json(["metrics", "diff", base_rev, "--all"], cwd=root)
-        base_text = git_show(base_rev, PREDICTIONS_FILE, cwd=root)
-        base_params = yaml.safe_load(git_show(base_rev, "params.yaml", cwd=root) or "")
+        base_text = git_show(base_rev, config.FILES.predictions, cwd=root)
+        base_params = yaml.safe_load(
+            git_show(base_rev, config.FILES.params, cwd=root) or ""
+        )
     else:
         log.warning("base revision %r not found: comparing with nothing", base_rev)
-        current = read_json(root / METRICS_FILE) or {}
-        diff = {METRICS_FILE: {k: {"old": None, "new": v} for k, v in current.items()}}
+        current = read_json(root / config.FILES.metrics) or {}
+        rows = {k: {"old": None, "new": v} for k, v in current.items()}
+        diff = {config.FILES.metrics: rows}
         base_text, base_params = None, None
-    base_metrics, pr_metrics = split_diff(diff, METRICS_FILE)
-    pr_file = root / PREDICTIONS_FILE
+    base_metrics, pr_metrics = split_diff(diff, config.FILES.metrics)
+    pr_file = root / config.FILES.predictions
     shared = None
     if base_text and pr_file.is_file():
         shared = stats.align(

@@ -356,7 +356,7 @@ def _short_sha(rev: str, root: Path) -> str:
 
 
 def _members(root: Path) -> pd.DataFrame | None:
-    test = root / config.TEST_DATA.relative_to(config.ROOT)
+    test = root / config.FILES.test
     return slices.labels(pd.read_parquet(test)) if test.is_file() else None
 
 
@@ -381,7 +381,7 @@ def build(base_rev: str, out: Path, *, root: Path = config.ROOT) -> gate.Verdict
             resamples=rules.resamples,
             seed=seed,
         )
-    slices_file = slices.SLICES_FILE.relative_to(config.ROOT).as_posix()
+    slices_file = config.FILES.slices
     base_slices = gate.git_show(base_rev, slices_file, cwd=root) if has_base else None
     changes = slice_changes(
         json.loads(base_slices) if base_slices else None,
@@ -411,7 +411,7 @@ def build(base_rev: str, out: Path, *, root: Path = config.ROOT) -> gate.Verdict
             "Metrics",
             stale_note(evidence.validation)
             + metrics_table(
-                evidence.metrics_diff.get(gate.METRICS_FILE, {}), found, base_label
+                evidence.metrics_diff.get(config.FILES.metrics, {}), found, base_label
             ),
         ),
         ("Parameters changed", params_table(params_diff, base_label)),
@@ -419,9 +419,7 @@ def build(base_rev: str, out: Path, *, root: Path = config.ROOT) -> gate.Verdict
             "Data validation",
             validation_section(
                 evidence.validation,
-                gate.read_json(
-                    root / config.VALIDATION_RESULT.relative_to(config.ROOT)
-                ),
+                gate.read_json(root / config.FILES.validation_result),
             ),
         ),
         ("Drift", drift_section(gate.read_json(root / "metrics" / "drift.json"))),
