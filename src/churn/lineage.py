@@ -1,5 +1,9 @@
 """What made what: `dvc.lock`, files at git revisions, and a model's identity.
 
+This is the one place that reads git, DVC's JSON output and the JSON files the
+stages leave, so that every caller meets the same behaviour: a missing file is
+None, a file that is there but unreadable is a `LineageError`, never "missing".
+
 A model's bytes are not a stable name for it. Training multiplies floating-point
 numbers through BLAS, and OpenBLAS picks a different kernel on each CPU, so the same
 data, params and code give coefficients that differ in their last bits, and a model
@@ -62,6 +66,52 @@ def rev_exists(rev: str, *, cwd: Path = config.ROOT) -> bool:
         git("rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}", cwd=cwd)
         is not None
     )
+
+
+def read_json(path: Path) -> Any | None:
+    """A JSON file's content; None when there is no such file.
+
+    A file that exists but cannot be read, or is not JSON, is never taken for a
+    missing one: `LineageError` names it.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise LineageError(f"{path}: cannot read it ({exc})") from exc
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise LineageError(f"{path}: not JSON ({exc})") from exc
+
+
+def short_sha(rev: str, *, cwd: Path = config.ROOT) -> str | None:
+    """The abbreviated commit `rev` names, or None when it names none."""
+    if not rev_exists(rev, cwd=cwd):
+        return None
+    out = git("rev-parse", "--short", f"{rev}^{{commit}}", cwd=cwd)
+    return out.strip() if out else None
+
+
+def dvc_json(args: list[str], *, cwd: Path = config.ROOT) -> Any:
+    """Run `dvc ARGS --json` and parse what it prints (None when it prints nothing).
+
+    The DVC of the running interpreter is used, whether or not `dvc` is on PATH; a
+    failing command raises `LineageError` with DVC's own message.
+    """
+    proc = subprocess.run(
+        [sys.executable, "-m", "dvc", *args, "--json"],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+    )
+    if proc.returncode != 0:
+        raise LineageError(f"dvc {' '.join(args)} failed: {proc.stderr.strip()}")
+    try:
+        return json.loads(proc.stdout) if proc.stdout.strip() else None
+    except json.JSONDecodeError as exc:
+        raise LineageError(f"dvc {' '.join(args)} printed no JSON ({exc})") from exc
 
 
 def read_lock(path: Path) -> dict[str, Any]:

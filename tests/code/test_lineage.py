@@ -119,3 +119,28 @@ def test_command_cannot_judge_without_a_base(tmp_path: Path, capsys) -> None:
     assert lineage.main(["--base", "no-such-branch"]) == 2
     assert lineage.main(["--lock", str(tmp_path / "none.lock")]) == 2
     assert "changed=" not in capsys.readouterr().out
+
+
+def test_read_json_tells_missing_from_broken(tmp_path: Path) -> None:
+    assert lineage.read_json(tmp_path / "absent.json") is None
+    good = tmp_path / "good.json"
+    good.write_text('{"roc_auc": 0.8}')
+    assert lineage.read_json(good) == {"roc_auc": 0.8}
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"roc_auc": ')
+    with pytest.raises(lineage.LineageError, match="broken.json: not JSON"):
+        lineage.read_json(broken)
+    binary = tmp_path / "binary.json"
+    binary.write_bytes(b"\xff\xfe\x00")
+    with pytest.raises(lineage.LineageError, match="cannot read it"):
+        lineage.read_json(binary)
+
+
+def test_short_sha_and_dvc_json() -> None:
+    head = lineage.git("rev-parse", "HEAD").strip()
+    assert head.startswith(lineage.short_sha("HEAD"))
+    assert lineage.short_sha("no-such-rev") is None
+    params = lineage.dvc_json(["params", "diff", "HEAD"])
+    assert params is None or isinstance(params, dict)
+    with pytest.raises(lineage.LineageError, match="dvc metrics diff no-such-rev failed"):
+        lineage.dvc_json(["metrics", "diff", "no-such-rev"])
