@@ -7,7 +7,11 @@
 from __future__ import annotations
 
 import argparse
+import ast
 import importlib
+import importlib.util
+from importlib import metadata
+from pathlib import Path
 
 #: Subcommand name to the module whose `main(argv)` runs it (or `module:function`).
 COMMANDS = {
@@ -33,10 +37,62 @@ COMMANDS = {
 }
 
 
+def summary(target: str) -> str:
+    """The first line of the docstring of a command's module (or function).
+
+    Read from the source with `ast`, without importing it: `churn --help` stays
+    instant however heavy the commands' libraries are.
+    """
+    module, _, function = target.partition(":")
+    spec = importlib.util.find_spec(module)
+    if spec is None or spec.origin is None:
+        return ""
+    tree = ast.parse(Path(spec.origin).read_text(encoding="utf-8"))
+    node: ast.AST = tree
+    if function:
+        node = next(
+            n
+            for n in tree.body
+            if isinstance(n, ast.FunctionDef) and n.name == function
+        )
+    doc = ast.get_docstring(node) or ""
+    line = doc.strip().splitlines()[0] if doc.strip() else ""
+    # Docstrings that start by naming their command ("Stage `train`: ...",
+    # "Entry point of `churn next-month`: ...") say what it does after the colon.
+    head, sep, rest = line.partition(": ")
+    return rest if sep and "`" in head else line
+
+
+def _epilog() -> str:
+    width = max(map(len, COMMANDS))
+    rows = [f"  {name:<{width}}  {summary(COMMANDS[name])}" for name in COMMANDS]
+    return (
+        "commands:\n"
+        + "\n".join(rows)
+        + "\n\n`churn <command> --help` for its options."
+    )
+
+
+def version() -> str:
+    """The installed package's version, or where it is run from a checkout only."""
+    try:
+        return metadata.version("churn")
+    except metadata.PackageNotFoundError:
+        return "unknown (not installed)"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Dispatch `churn <command> ...` to the command's module."""
-    parser = argparse.ArgumentParser(prog="churn", description=__doc__)
-    parser.add_argument("command", choices=sorted(COMMANDS))
+    parser = argparse.ArgumentParser(
+        prog="churn",
+        description=__doc__,
+        epilog=_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
+    parser.add_argument(
+        "command", choices=list(COMMANDS), metavar="command", help="one of those below"
+    )
     parser.add_argument("args", nargs=argparse.REMAINDER, help="the command's options")
     ns = parser.parse_args(argv)
     module, _, function = COMMANDS[ns.command].partition(":")
