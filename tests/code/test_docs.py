@@ -104,13 +104,27 @@ def links(text: str) -> Iterator[tuple[int, str]]:
                     yield line + offset, match[1]
 
 
+#: A workflow's page or status badge on GitHub, linked relative to the page so that
+#: a fork shows its own: `../../actions/workflows/ci.yml/badge.svg` from README.md.
+WORKFLOW_PAGE = re.compile(
+    r"^((?:\.\./)+)actions/workflows/([\w.-]+\.ya?ml)(/badge\.svg)?$"
+)
+
+
 def link_targets(root: Path, page: str) -> Iterator[tuple[int, str, str]]:
     """(line, link, repository path it points at) for each relative link of `page`."""
+    depth = len(Path(page).parent.parts)
     for line, href in links((root / page).read_text(encoding="utf-8")):
         parts = urlsplit(href)
         if parts.scheme or parts.netloc or not parts.path:
             continue  # a URL, or an anchor in the same page
         path = unquote(parts.path)
+        workflow = WORKFLOW_PAGE.match(path)
+        # GitHub resolves a page's links against `OWNER/REPO/blob/BRANCH/page`:
+        # two levels more than the page's folder reach the repository's own pages.
+        if workflow and len(workflow[1]) // 3 == depth + 2:
+            yield line, href, f".github/workflows/{workflow[2]}"
+            continue
         base = "." if path.startswith("/") else str(Path(page).parent)
         yield line, href, os.path.normpath(os.path.join(base, path.lstrip("/")))
 
@@ -407,6 +421,16 @@ def test_links_are_found_in_text_tables_and_html_but_not_in_code() -> None:
         "```text\n[g](g.md)\n```\n"
     )
     assert [t for _, t in links(text)] == ["a.md", "img/b.png", "c/", "d.txt", "e.md"]
+
+
+def test_workflow_badges_resolve_to_the_workflow_file() -> None:
+    targets = {href: target for _, href, target in link_targets(ROOT, "README.md")}
+    for name in ("ci.yml", "train.yml", "retrain.yml", "release.yml"):
+        badge = f"../../actions/workflows/{name}/badge.svg"
+        assert targets.get(badge) == f".github/workflows/{name}", name
+    assert WORKFLOW_PAGE.match("../../actions/workflows/nope.yml/badge.svg")
+    known = with_folders(repo_files(ROOT))
+    assert ".github/workflows/nope.yml" not in known
 
 
 def test_broken_links_are_reported_with_page_and_line(tmp_path: Path) -> None:
