@@ -16,20 +16,51 @@ export PATH := $(BIN):$(PATH)
 export PYTHONPATH := $(CURDIR)/src
 
 .PHONY: help install repro next-month model-card test lint format dag metrics plots \
-	clean report gate lint-workflows act-train pull push bench bench-tiny package serve
+	clean report gate lint-workflows act-train pull push bench bench-tiny package serve lock
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
 		awk 'BEGIN {FS = ":.*## "}; {printf "  make %-15s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
+# The lock `make install` installs from, every package pinned with its hashes:
+# pip itself, then everything the package and its dev and bench extras need.
+LOCKS := requirements/pip.txt requirements/dev.txt
+
+# A fresh virtualenv every time, so that it holds the lock and nothing else. The
+# package itself goes in last, without its dependencies (the lock has them) and with
+# the locked setuptools as its build backend; `pip check` fails the install when
+# pyproject.toml asks for something the lock lacks.
+$(STAMP): pyproject.toml $(LOCKS)
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required") if sys.version_info < (3, 11) else None'
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev,bench]"
+	$(PYTHON) -m venv --clear $(VENV)
+	$(BIN)/python -m pip install --require-hashes -r requirements/pip.txt
+	$(BIN)/python -m pip install --require-hashes -r requirements/dev.txt
+	$(BIN)/python -m pip install --no-deps --no-build-isolation -e .
+	$(BIN)/python -m pip check
 	@touch $@
 
-install: $(STAMP) ## create .venv and install the package with its dev and benchmark tools
+install: $(STAMP) ## create .venv from the hash-checked lock in requirements/, with the dev and benchmark tools
+
+# pip-tools runs from a throwaway virtualenv, never from .venv, with Python 3.11 (what
+# CI runs), for which the lock's markers are evaluated. LOCK_ARGS passes more options
+# to pip-compile: --upgrade moves every pin to the newest release that fits,
+# --upgrade-package NAME just one; by default the pins stay as they are.
+PIP_TOOLS := pip-tools==7.6.2
+LOCK_ARGS ?=
+LOCK_FLAGS := --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url \
+	--no-emit-find-links --no-emit-trusted-host $(LOCK_ARGS)
+
+lock: ## recompile the lock in requirements/ from pyproject.toml (LOCK_ARGS=--upgrade: newest releases)
+	@$(PYTHON) -c 'import sys; sys.exit("The lock is compiled with Python 3.11") if sys.version_info[:2] != (3, 11) else None'
+	set -e; tools="$$(mktemp -d)"; trap 'rm -rf "$$tools" src/churn.egg-info' EXIT; \
+	$(PYTHON) -m venv "$$tools"; \
+	"$$tools/bin/python" -m pip install --require-hashes -r requirements/pip.txt; \
+	"$$tools/bin/python" -m pip install $(PIP_TOOLS); \
+	export CUSTOM_COMPILE_COMMAND="make lock"; \
+	echo pip | "$$tools/bin/pip-compile" $(LOCK_FLAGS) --no-annotate \
+		--output-file requirements/pip.txt -; \
+	"$$tools/bin/pip-compile" $(LOCK_FLAGS) --extra dev --extra bench \
+		--build-deps-for editable --output-file requirements/dev.txt pyproject.toml
 
 repro: $(STAMP) ## reproduce the pipeline on the bundled data (dvc repro), write the model card
 	dvc repro

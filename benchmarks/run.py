@@ -12,7 +12,8 @@ Everything runs in scratch clones of this repository's committed state (under
    DVC (the pipeline's own work, each library imported once);
 5. prediction (`serving.py`): one-row latency and batch throughput of the trained
    model in process and of `churn serve` over HTTP, next to `mlflow models serve`
-   serving the same model when MLflow is installed (`pip install -e '.[bench]'`);
+   serving the same model when MLflow is installed (the `bench` extra, which
+   `make install` installs);
 6. scale: every stage's command run directly at each size (the bundled data and
    synthetic scale-ups from `scale.py`), with wall time, time spent importing
    (`PYTHONPROFILEIMPORTTIME`) and peak memory (`wait4`) per stage;

@@ -15,7 +15,8 @@ It measures, on the same machine and in the same run:
 - the same over HTTP for `mlflow models serve --env-manager local` serving the same
   fitted pipeline (`mlflow.sklearn.save_model`, `pyfunc_predict_fn="predict_proba"`,
   `POST /invocations` with `dataframe_split`), when MLflow is installed
-  (`pip install -e '.[bench]'`); otherwise that part is reported as skipped;
+  (the `bench` extra, which `make install` installs); otherwise that part is reported
+  as skipped;
 - the largest difference between the probabilities each path returned for the batch
   and the pipeline's own `predict_proba` on the cleaned rows.
 
@@ -296,7 +297,7 @@ def run(single: int, batch_rows: int, batch_repeats: int) -> dict[str, Any]:
         result["http"] = {"command": "churn serve --package ..."}
         if importlib.util.find_spec("mlflow") is None:
             result["mlflow"] = {
-                "skipped": "MLflow is not installed (pip install -e '.[bench]')"
+                "skipped": "MLflow is not installed (`make install` installs it)"
             }
         else:
             import mlflow

@@ -1,5 +1,6 @@
 """The workflow files: linted clean, least privilege, pinned, cached, via make."""
 
+import fnmatch
 import re
 import subprocess
 import sys
@@ -11,6 +12,8 @@ import yaml
 from conftest import ROOT
 
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
+#: The lock `make install` installs from (tests/code/test_requirements.py).
+LOCKS = sorted((ROOT / "requirements").glob("*.txt"))
 BIN = Path(sys.executable).parent
 PINNED = re.compile(
     r"^\s*(?:- )?uses: ([\w.-]+/[\w.-]+)@([0-9a-f]{40}) # v\d+\.\d+\.\d+$"
@@ -84,9 +87,15 @@ def test_installs_through_the_makefile_with_pip_cache(path: Path) -> None:
     runs = "\n".join(step.get("run", "") for step in steps)
     assert "make install" in runs
     assert not re.search(r"^\s*pip3? install", runs, re.M), "no bare pip"
+    setups = [s for s in steps if s.get("uses", "").startswith("actions/setup-python@")]
+    assert setups
+    for step in setups:
+        assert step["with"]["cache"] == "pip"
+        # The cache key is the hash of these files: the lock, all of it, and no more.
+        patterns = step["with"]["cache-dependency-path"].split()
+        keyed = {f for pattern in patterns for f in ROOT.glob(pattern) if f.is_file()}
+        assert LOCKS and keyed == set(LOCKS), patterns
     for step in steps:
-        if step.get("uses", "").startswith("actions/setup-python@"):
-            assert step["with"]["cache"] == "pip"
         if step.get("uses", "").startswith("actions/checkout@"):
             assert step["with"]["persist-credentials"] is False
 
@@ -96,6 +105,10 @@ def test_train_triggers_on_what_changes_the_model() -> None:
     paths = data["on"]["pull_request"]["paths"]
     for needed in ("data/**", "params.yaml", "src/**", "gx/**", "dvc.yaml", "dvc.lock"):
         assert needed in paths
+    # A new lock is a new environment to train in: Dependabot's pull requests retrain.
+    for lock in LOCKS:
+        name = lock.relative_to(ROOT).as_posix()
+        assert any(fnmatch.fnmatch(name, pattern) for pattern in paths), name
     steps = _steps(data)
     checkout = next(
         s for s in steps if s.get("uses", "").startswith("actions/checkout")
@@ -131,3 +144,25 @@ def test_scale_out_switches_are_off_unless_configured() -> None:
         steps = _steps(_load(ROOT / ".github" / "workflows" / name))
         remote = [s for s in steps if s.get("run") in ("make pull", "make push")]
         assert remote and all("vars.DVC_REMOTE == 'true'" in s["if"] for s in remote)
+
+
+def test_dependabot_keeps_the_lock_and_the_pinned_actions_current() -> None:
+    path = ROOT / ".github" / "dependabot.yml"
+    data = yaml.safe_load(path.read_text())
+    assert data["version"] == 2
+    updates = {u["package-ecosystem"]: u for u in data["updates"]}
+    assert set(updates) == {"pip", "github-actions"}
+    for update in updates.values():
+        assert update["directory"] == "/"
+        assert update["schedule"]["interval"] == "weekly"
+    # Dependabot's pip support reads requirement files in the directory and in the
+    # folders right under it: the lock sits in one of those.
+    assert {lock.parent for lock in LOCKS} == {ROOT / "requirements"}
+    proc = subprocess.run(
+        [BIN / "zizmor", "--offline", "--no-progress", str(path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "No findings to report" in proc.stdout
