@@ -34,7 +34,11 @@ def test_pre_commit_runs_the_projects_own_linters_offline() -> None:
         assert entry.startswith(".venv/bin/"), entry
         assert (VENV / "bin" / Path(entry).name).is_file(), f"{entry} is not installed"
     names = {Path(e).name for e in entries}
-    assert {"ruff", "actionlint", "zizmor"} <= names
+    assert {"ruff", "actionlint", "zizmor", "python"} <= names
+    lock = next(hook for hook in hooks if hook["id"] == "lock")
+    checker = lock["entry"].split()[-1]
+    assert (ROOT / checker).is_file(), checker
+    assert "requirements/" in lock["files"] and "pyproject" in lock["files"]
 
 
 def test_make_lint_is_clean() -> None:
