@@ -82,7 +82,7 @@ def test_steps_gate_and_smoke_test_before_anything_is_published() -> None:
         "make install",
         "make repro",
         "make package",
-        "churn.delivery.smoke",
+        "churn smoke",
         "git tag",
     ]
     at = [next(i for i, run in enumerate(runs) if key in run) for key in order]
