@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import json
 from pathlib import Path
@@ -15,7 +16,7 @@ from sklearn.pipeline import Pipeline
 from churn import contract, model_io
 from churn.data import ingest
 from churn.delivery import package
-from churn.pipeline import prepare, train
+from churn.pipeline import modelcard, prepare, train
 from conftest import ROOT, SOURCE
 
 PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
@@ -66,20 +67,36 @@ def build_package(
     params: dict[str, Any] | None = None,
     cards: list[Path] | None = None,
 ) -> Path:
-    """A real package of `model` (default: the fitted logistic regression)."""
+    """A real package of `model` (default: the fitted logistic regression).
+
+    Without the pipeline's card files (`cards`), the card is rendered by
+    `churn.pipeline.modelcard` from the same lock, params and metrics.
+    """
     model_file = out / "work" / "model.skops"
     model_io.save(model or fitted(), model_file)
     table = bundled()
     lock = yaml.safe_load((ROOT / "dvc.lock").read_text())
+    params = params or PARAMS
+    metrics = json.loads((ROOT / "metrics" / "metrics.json").read_text())
+    card = cards or modelcard.build(
+        lock=lock,
+        params=params,
+        metrics=metrics,
+        model_validation=None,
+        drift_result=None,
+        commit="0" * 40,
+        dirty=[],
+        now=dt.datetime(2024, 1, 1, tzinfo=dt.UTC),
+    )
     return package.build(
         out / "dist",
         version=version,
         model_file=model_file,
-        params=params or PARAMS,
-        metrics=json.loads((ROOT / "metrics" / "metrics.json").read_text()),
+        params=params,
+        metrics=metrics,
         lock=lock,
         validation={"rows": len(table)},
         customers=package.pick_examples(table, split()[1][contract.ID], 5),
-        cards=cards or [],
+        card=card,
         commit="0" * 40,
     )

@@ -1,4 +1,4 @@
-"""The model package: contents, SHA-256 check on load, release floor, versions."""
+"""The model package: contents, card, SHA-256 check on load; release floor, versions."""
 
 import hashlib
 import json
@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from churn import config, contract, lineage, model_io
-from churn.delivery import package
+from churn.delivery import archive, package, release
+from churn.pipeline import modelcard
 from churn.review import gate
 from delivery_helpers import (
     PARAMS,
@@ -49,19 +50,24 @@ def test_package_holds_model_hash_card_metrics_schema(built: Path) -> None:
     assert info["metrics"]["roc_auc"] > 0.8
     assert info["data"]["sources"][0]["path"] == PARAMS["ingest"]["source"]
     assert info["data"]["rows"] == 7043
-    card = (built / "model_card.md").read_text()
-    assert digest in card and "| roc_auc |" in card
+    # No pipeline card files: the card is modelcard's own, from the same inputs.
+    card = json.loads((built / "model_card.json").read_text())
+    assert card["metrics"] == info["metrics"]
+    assert card["model"]["estimator"] == info["model"]["estimator"]
+    markdown = (built / "model_card.md").read_text()
+    assert markdown == modelcard.render(card) + "\n"
+    assert "| roc_auc |" in markdown
     schema = json.loads((built / "request.schema.json").read_text())
     assert schema["properties"]["customers"]["maxItems"] == 10_000
 
 
 def test_archive_is_the_folder_and_reproducible(built: Path, tmp_path: Path) -> None:
-    archive = built.with_name(built.name + ".tar.gz")
-    with tarfile.open(archive) as tar:
+    packed = built.with_name(built.name + ".tar.gz")
+    with tarfile.open(packed) as tar:
         names = sorted(tar.getnames())
         assert names == sorted(f"{built.name}/{p.name}" for p in built.iterdir())
-    first = archive.read_bytes()
-    assert package.archive(built).read_bytes() == first
+    first = packed.read_bytes()
+    assert archive.write(built).read_bytes() == first
 
 
 def test_examples_record_the_pipeline_probabilities(built: Path) -> None:
@@ -146,7 +152,7 @@ def test_not_a_package(tmp_path: Path) -> None:
 def test_below_the_floor_nothing_is_packaged(tmp_path: Path) -> None:
     params = {**PARAMS, "gate": {**PARAMS["gate"], "floor": 0.99}}
     with pytest.raises(
-        package.BelowFloorError, match="roc_auc .* below the floor 0.99"
+        release.BelowFloorError, match="roc_auc .* below the floor 0.99"
     ):
         build_package(tmp_path, params=params)
     assert not (tmp_path / "dist").exists()
@@ -154,34 +160,91 @@ def test_below_the_floor_nothing_is_packaged(tmp_path: Path) -> None:
 
 def test_the_release_floor_is_the_gate_s_floor() -> None:
     rules = gate.Rules(metric="roc_auc", tolerance=0.005, floor=0.8)
-    assert package.floor_failure({"roc_auc": 0.84}, rules) is None
-    assert package.floor_failure({"roc_auc": 0.8}, rules) is None
-    assert package.floor_failure({"roc_auc": 0.7}, rules) == (
+    assert release.floor_failure({"roc_auc": 0.84}, rules) is None
+    assert release.floor_failure({"roc_auc": 0.8}, rules) is None
+    assert release.floor_failure({"roc_auc": 0.7}, rules) == (
         "roc_auc 0.7 is below the floor 0.8"
     )
-    assert package.floor_failure({"f1": 0.9}, rules) == (
-        "roc_auc is missing from the metrics"
+    assert release.floor_failure({"f1": 0.9}, rules) == (
+        "cannot judge the floor: roc_auc is missing from the metrics"
     )
     # Lower is better for log loss: its floor is a ceiling.
     loss = gate.Rules(metric="log_loss", tolerance=0.01, floor=0.5)
-    assert package.floor_failure({"log_loss": 0.45}, loss) is None
-    assert package.floor_failure({"log_loss": 0.6}, loss) == (
+    assert release.floor_failure({"log_loss": 0.45}, loss) is None
+    assert release.floor_failure({"log_loss": 0.6}, loss) == (
         "log_loss 0.6 is above the floor 0.5"
     )
     # A model the pull-request gate lets through on the floor rule may be released.
     assert "release" not in PARAMS
-    package.check_floor({"roc_auc": PARAMS["gate"]["floor"]}, PARAMS)
+    release.check_floor({"roc_auc": PARAMS["gate"]["floor"]}, PARAMS)
 
 
-def test_pipeline_card_is_shipped_instead_of_a_minimal_one(tmp_path: Path) -> None:
-    root = tmp_path / "root"
-    (root / "reports").mkdir(parents=True)
-    (root / "reports" / "model_card.md").write_text("# The pipeline's own card\n")
-    cards = package.find_card(root)
-    assert cards == [root / "reports" / "model_card.md"]
+def test_the_pipeline_s_card_files_are_shipped_as_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    monkeypatch.setattr(config, "CARD_MD", reports / "model_card.md")
+    monkeypatch.setattr(config, "CARD_JSON", reports / "model_card.json")
+    assert modelcard.written() == []
+    (reports / "model_card.md").write_text("# The pipeline's own card\n")
+    cards = modelcard.written()
+    assert cards == [reports / "model_card.md"]
     built = build_package(tmp_path, cards=cards)
     assert (built / "model_card.md").read_text() == "# The pipeline's own card\n"
     assert not (built / "model_card.json").exists()
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """This checkout's committed files, with its DVC outputs made in `tmp_path`."""
+    model_io.save(fitted(), tmp_path / "model.skops")
+    bundled().to_parquet(tmp_path / "raw.parquet")
+    split()[1].to_parquet(tmp_path / "test.parquet")
+    for name, path in {
+        "MODEL_FILE": tmp_path / "model.skops",
+        "RAW_DATA": tmp_path / "raw.parquet",
+        "TEST_DATA": tmp_path / "test.parquet",
+        "CARD_MD": tmp_path / "reports" / "model_card.md",
+        "CARD_JSON": tmp_path / "reports" / "model_card.json",
+    }.items():
+        monkeypatch.setattr(config, name, path)
+    return tmp_path
+
+
+def test_without_the_pipeline_s_card_modelcard_renders_it(workspace: Path) -> None:
+    built = package.build_from_workspace(
+        workspace / "dist", "1.0.0", config.load_params()
+    )
+    card = json.loads((built / "model_card.json").read_text())
+    # modelcard's own card of this checkout: its metrics, drift and validation.
+    assert card["metrics"] == json.loads(config.MODEL_METRICS.read_text())
+    drift = json.loads(config.DRIFT_METRICS.read_text())
+    assert card["drift"]["verdict"] == drift["verdict"]
+    assert card["model"]["md5"] == lineage.out_hashes(
+        lineage.read_lock(config.LOCK_FILE)
+    ).get(config.FILES.model)
+    assert (built / "model_card.md").read_text() == modelcard.render(card) + "\n"
+    assert not (workspace / "reports").exists()
+
+
+def test_with_the_pipeline_s_card_it_is_shipped(workspace: Path) -> None:
+    (workspace / "reports").mkdir()
+    config.CARD_MD.write_text("# Model card: churn\n\nas `churn model-card` wrote it\n")
+    config.CARD_JSON.write_text('{"written": "by churn model-card"}\n')
+    built = package.build_from_workspace(
+        workspace / "dist", "1.0.0", config.load_params()
+    )
+    assert (built / "model_card.md").read_bytes() == config.CARD_MD.read_bytes()
+    assert (built / "model_card.json").read_bytes() == config.CARD_JSON.read_bytes()
+
+
+def test_a_card_that_is_not_strict_json_packages_nothing(workspace: Path) -> None:
+    (workspace / "reports").mkdir()
+    config.CARD_JSON.write_text('{"metrics": {"roc_auc": NaN}}\n')
+    with pytest.raises(package.PackageError, match="model_card.json is not strict"):
+        package.build_from_workspace(workspace / "dist", "1.0.0", config.load_params())
+    assert list((workspace / "dist").iterdir()) == []
 
 
 @pytest.mark.parametrize(
@@ -196,15 +259,15 @@ def test_pipeline_card_is_shipped_instead_of_a_minimal_one(tmp_path: Path) -> No
     ],
 )
 def test_next_version(tags: list[str], bump: str, expected: str) -> None:
-    assert package.next_version(tags, bump) == expected
+    assert release.next_version(tags, bump) == expected
 
 
 def test_versions_must_be_semantic() -> None:
-    assert package.check_version("1.2.0-rc.1") == "1.2.0-rc.1"
-    with pytest.raises(package.PackageError, match="not semantic"):
-        package.check_version("v1.2")
+    assert release.check_version("1.2.0-rc.1") == "1.2.0-rc.1"
+    with pytest.raises(release.ReleaseError, match="not semantic"):
+        release.check_version("v1.2")
     with pytest.raises(ValueError, match="unknown bump"):
-        package.next_version(["churn-model@v1.0.0"], "huge")
+        release.next_version(["churn-model@v1.0.0"], "huge")
 
 
 def test_package_command_refuses_a_model_below_the_floor(
@@ -254,7 +317,7 @@ INPUTS = "12" * 32
     ],
 )
 def test_release_plan(tags: dict, changed: str, version: str) -> None:
-    plan = package.release_plan(tags, INPUTS, SHA, "minor")
+    plan = release.release_plan(tags, INPUTS, SHA, "minor")
     assert plan == {
         "version": version,
         "tag": f"churn-model@v{version}",
@@ -266,8 +329,8 @@ def test_release_plan(tags: dict, changed: str, version: str) -> None:
 
 def test_latest_tag_compares_versions_not_text() -> None:
     tags = ["churn-model@v1.9.0", "churn-model@v1.10.0", "other@v9.0.0"]
-    assert package.latest_tag(tags) == "churn-model@v1.10.0"
-    assert package.latest_tag(["v1.0.0"]) is None
+    assert release.latest_tag(tags) == "churn-model@v1.10.0"
+    assert release.latest_tag(["v1.0.0"]) is None
 
 
 def test_release_plan_command(
@@ -275,7 +338,7 @@ def test_release_plan_command(
 ) -> None:
     model = tmp_path / "model.skops"
     model_io.save(fitted(), model)
-    monkeypatch.setattr(package.config, "MODEL_FILE", model)
+    monkeypatch.setattr(config, "MODEL_FILE", model)
     assert package.main(["--release-plan", "--bump", "patch"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert [line.split("=")[0] for line in lines] == [
@@ -287,7 +350,7 @@ def test_release_plan_command(
     ]
     assert f"sha256={model_io.sha256(model)}" in lines
     assert f"inputs={lineage.identity(lineage.read_lock(config.LOCK_FILE))}" in lines
-    monkeypatch.setattr(package.config, "MODEL_FILE", tmp_path / "missing.skops")
+    monkeypatch.setattr(config, "MODEL_FILE", tmp_path / "missing.skops")
     assert package.main(["--release-plan"]) == 1
 
 
@@ -296,7 +359,7 @@ def test_release_plan_refuses_a_lock_it_cannot_read(
 ) -> None:
     model = tmp_path / "model.skops"
     model_io.save(fitted(), model)
-    monkeypatch.setattr(package.config, "MODEL_FILE", model)
-    monkeypatch.setattr(package.config, "LOCK_FILE", tmp_path / "dvc.lock")
+    monkeypatch.setattr(config, "MODEL_FILE", model)
+    monkeypatch.setattr(config, "LOCK_FILE", tmp_path / "dvc.lock")
     assert package.main(["--release-plan"]) == 1
     assert "cannot plan the release" in caplog.text

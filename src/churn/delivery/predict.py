@@ -16,7 +16,6 @@ import argparse
 import logging
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 from pydantic import TypeAdapter, ValidationError
 from sklearn.pipeline import Pipeline
@@ -52,12 +51,7 @@ def read_customers(path: Path) -> tuple[pd.DataFrame, bool]:
 
 def check_rows(table: pd.DataFrame, source: str) -> None:
     """Raise `PredictError` unless every row satisfies the request schema."""
-    columns = [contract.ID, *contract.feature_names()]
-    records = table[columns].astype(object).where(table[columns].notna(), None)
-    rows = [
-        {k: (v.item() if isinstance(v, np.generic) else v) for k, v in r.items()}
-        for r in records.to_dict("records")
-    ]
+    rows = package.request_rows(table)
     try:
         TypeAdapter(list[schema.Customer]).validate_python(rows)  # type: ignore[valid-type]
     except ValidationError as exc:

@@ -199,17 +199,16 @@ def _json(path: Path) -> dict[str, Any] | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point: write the model card for the pipeline's current state."""
-    argparse.ArgumentParser(prog="churn model-card", description=__doc__).parse_args(
-        argv
-    )
-    config.setup_logging()
-    if not config.MODEL_METRICS.is_file() or not config.LOCK_FILE.is_file():
-        log.error("no metrics or dvc.lock yet: run `dvc repro` first")
-        return 1
+def collect(now: dt.datetime) -> dict[str, Any]:
+    """The card of this checkout's pipeline state (`build` over the files it left).
+
+    Raises `FileNotFoundError` when there are no metrics or `dvc.lock` yet.
+    """
+    for needed in (config.MODEL_METRICS, config.LOCK_FILE):
+        if not needed.is_file():
+            raise FileNotFoundError(f"{needed}: not found; run `dvc repro` first")
     dirty = [line[3:] for line in _git("status", "--porcelain").splitlines()]
-    card = build(
+    return build(
         lock=yaml.safe_load(config.LOCK_FILE.read_text()),
         params=config.load_params(),
         metrics=json.loads(config.MODEL_METRICS.read_text()),
@@ -217,11 +216,35 @@ def main(argv: list[str] | None = None) -> int:
         drift_result=_json(config.DRIFT_METRICS),
         commit=_git("rev-parse", "HEAD").strip() or "unknown",
         dirty=dirty,
-        now=dt.datetime.now(dt.UTC),
+        now=now,
     )
-    config.CARD_JSON.parent.mkdir(parents=True, exist_ok=True)
-    config.CARD_JSON.write_text(json.dumps(card, indent=2) + "\n")
-    config.CARD_MD.write_text(render(card) + "\n")
+
+
+def written() -> list[Path]:
+    """The card files `churn model-card` left, if it has run."""
+    return [p for p in (config.CARD_MD, config.CARD_JSON) if p.is_file()]
+
+
+def write(card: dict[str, Any], markdown: Path, as_json: Path) -> None:
+    """Write `card` as Markdown (`render`) and as JSON (what `build` returned)."""
+    as_json.parent.mkdir(parents=True, exist_ok=True)
+    as_json.write_text(json.dumps(card, indent=2) + "\n")
+    markdown.parent.mkdir(parents=True, exist_ok=True)
+    markdown.write_text(render(card) + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: write the model card for the pipeline's current state."""
+    argparse.ArgumentParser(prog="churn model-card", description=__doc__).parse_args(
+        argv
+    )
+    config.setup_logging()
+    try:
+        card = collect(dt.datetime.now(dt.UTC))
+    except FileNotFoundError:
+        log.error("no metrics or dvc.lock yet: run `dvc repro` first")
+        return 1
+    write(card, config.CARD_MD, config.CARD_JSON)
     log.info("wrote %s and %s", config.CARD_MD, config.CARD_JSON)
     log.info("%s", summary(card))
     return 0
