@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -14,6 +13,7 @@ import pandas as pd
 import pytest
 import yaml
 
+import scratch
 from churn import contract
 from churn.data import ingest
 
@@ -30,10 +30,7 @@ def pipeline_stages() -> list[str]:
 
 def env_for(repo: Path) -> dict[str, str]:
     """Environment in which `dvc` and `python -m churn.*` act on `repo`."""
-    env = {k: v for k, v in os.environ.items() if k != "CHURN_ROOT"}
-    env["PATH"] = f"{VENV / 'bin'}{os.pathsep}{env['PATH']}"
-    env["PYTHONPATH"] = str(repo / "src")
-    return env
+    return scratch.tool_env(VENV, repo)
 
 
 def run(cmd: list[str], repo: Path, check: bool = True) -> subprocess.CompletedProcess:
