@@ -14,8 +14,9 @@ import pytest
 import yaml
 
 import scratch
-from churn import contract
+from churn import config, contract
 from churn.data import ingest
+from churn.pipeline import prepare
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = ROOT / "data" / "external" / "telco_churn.csv"
@@ -109,6 +110,18 @@ def clone(dest: Path) -> Path:
 def table() -> pd.DataFrame:
     """The bundled data as `ingest` types it."""
     return ingest.read_batch(SOURCE)
+
+
+@pytest.fixture(scope="session")
+def splits(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The bundled data cleaned and split into train and test as `prepare` does,
+    with the params in params.yaml."""
+    params = config.load_params()
+    return prepare.split(
+        prepare.clean(table),
+        test_size=params["prepare"]["test_size"],
+        seed=params["seed"],
+    )
 
 
 @pytest.fixture()
