@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -14,8 +13,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from churn import contract
+import scratch
+from churn import config, contract
 from churn.data import ingest
+from churn.pipeline import prepare
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = ROOT / "data" / "external" / "telco_churn.csv"
@@ -30,10 +31,7 @@ def pipeline_stages() -> list[str]:
 
 def env_for(repo: Path) -> dict[str, str]:
     """Environment in which `dvc` and `python -m churn.*` act on `repo`."""
-    env = {k: v for k, v in os.environ.items() if k != "CHURN_ROOT"}
-    env["PATH"] = f"{VENV / 'bin'}{os.pathsep}{env['PATH']}"
-    env["PYTHONPATH"] = str(repo / "src")
-    return env
+    return scratch.tool_env(VENV, repo)
 
 
 def run(cmd: list[str], repo: Path, check: bool = True) -> subprocess.CompletedProcess:
@@ -112,6 +110,18 @@ def clone(dest: Path) -> Path:
 def table() -> pd.DataFrame:
     """The bundled data as `ingest` types it."""
     return ingest.read_batch(SOURCE)
+
+
+@pytest.fixture(scope="session")
+def splits(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The bundled data cleaned and split into train and test as `prepare` does,
+    with the params in params.yaml."""
+    params = config.load_params()
+    return prepare.split(
+        prepare.clean(table),
+        test_size=params["prepare"]["test_size"],
+        seed=params["seed"],
+    )
 
 
 @pytest.fixture()

@@ -17,7 +17,7 @@ from churn import contract
 from churn.data import ingest
 from conftest import ROOT, make, pipeline_stages
 
-# run.py imports its siblings (scale, report) as top-level modules.
+# run.py imports its siblings (scale, timing, report, ...) as top-level modules.
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 
@@ -30,6 +30,7 @@ def _load(name: str, path: Path):
 
 
 scale = _load("scale", ROOT / "benchmarks" / "scale.py")
+timing = _load("timing", ROOT / "benchmarks" / "timing.py")
 bench = _load("bench_run", ROOT / "benchmarks" / "run.py")
 
 SECTIONS = {
@@ -118,12 +119,12 @@ def test_import_seconds_sums_self_times() -> None:
             "import time:      1750 |       2000 | pandas",
         ]
     )
-    assert bench.import_seconds(stderr) == pytest.approx(0.002)
+    assert timing.import_seconds(stderr) == pytest.approx(0.002)
 
 
 def test_measure_reports_failure_wall_cpu_and_memory(tmp_path) -> None:
     cmd = f"{sys.executable} -c 'import json; print(1)'; exit 3"
-    result = bench.measure(cmd, tmp_path, {"PATH": "/usr/bin:/bin"})
+    result = timing.measure(cmd, tmp_path, {"PATH": "/usr/bin:/bin"})
     assert result.returncode == 3
     assert result.wall_s > 0 and result.cpu_s > 0
     assert result.import_s > 0, "json's import shows up in the import time"

@@ -26,6 +26,10 @@ import yaml
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
+# Run as a script (`make act-train`), this folder is on the path but tests/ is not.
+sys.path.insert(0, str(HERE.parent))
+import scratch  # noqa: E402
+
 STANDINS = HERE / "actions"
 #: act derives `github.repository` from the origin URL; nothing is fetched from it.
 REPOSITORY = "example/churn"
@@ -61,13 +65,7 @@ def mappings(workflow: Path, standins: Path = STANDINS) -> list[str]:
 def set_param(params: dict[str, Any], assignment: str) -> None:
     """Apply `a.b.c=value` (value parsed as YAML) to nested `params` in place."""
     key, _, raw = assignment.partition("=")
-    *path, last = key.split(".")
-    node = params
-    for part in path:
-        node = node[part]
-    if last not in node:
-        raise KeyError(f"params.yaml has no {key!r}")
-    node[last] = yaml.safe_load(raw)
+    scratch.set_param(params, key, yaml.safe_load(raw))
 
 
 def _git(repo: Path, *args: str) -> str:
@@ -92,11 +90,9 @@ def pull_request_clone(
     _git(dest, "update-ref", "refs/remotes/origin/main", "HEAD")
     _git(dest, "remote", "set-url", "origin", f"https://github.com/{REPOSITORY}.git")
     _git(dest, "checkout", "-q", "-b", "pr")
-    params_file = dest / "params.yaml"
-    params = yaml.safe_load(params_file.read_text())
-    for assignment in assignments:
-        set_param(params, assignment)
-    params_file.write_text(yaml.safe_dump(params, sort_keys=False))
+    with scratch.params_of(dest) as params:
+        for assignment in assignments:
+            set_param(params, assignment)
     for name, text in (files or {}).items():
         (dest / name).write_text(text)
     changes = [*assignments, *(files or {})]
@@ -209,13 +205,11 @@ def run_act(
         "--env",
         f"ARTIFACT_DIR={artifacts}",
     ]
-    env = {k: v for k, v in os.environ.items() if k not in ("CHURN_ROOT", "PYTHONPATH")}
-    env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env['PATH']}"
     log.info("running %s", " ".join(cmd))
     proc = subprocess.run(
         cmd,
         cwd=repo,
-        env=env,
+        env=scratch.tool_env(venv),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
