@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -149,13 +150,17 @@ def build(
         raise lineage.LineageError(
             f"base revision {base_rev!r} not found (git rev-parse --verify)"
         )
-    evidence = ev.gather(base_rev, root=root, first_model=first_model)
-    found = gate.intervals(evidence)
-    verdict = gate.judge(evidence, found)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        # DVC's plot specs come from a subprocess: let it run during the bootstrap.
+        asked = pool.submit(lineage.dvc_json, ["plots", "diff", base_rev], cwd=root)
+        evidence = ev.gather(base_rev, root=root, first_model=first_model)
+        found = gate.intervals(evidence)
+        verdict = gate.judge(evidence, found)
+        by_slice = _slices(evidence, found, root)
+        specs = asked.result() or {}
     rules, label = evidence.rules, evidence.base_label
     metric = rules.metric if rules else stats.METRICS[0]
     plot_names = {"workspace": PR_LABEL, base_rev: label}
-    specs = lineage.dvc_json(["plots", "diff", base_rev], cwd=root) or {}
     folder = out.parent / f"{out.stem}-plots"
     images = plots.write_plots(specs.get("data", {}), folder, plot_names)
     shared = 0 if evidence.shared is None else len(evidence.shared)
@@ -197,7 +202,7 @@ def build(
         ),
         (
             "Slices",
-            sections.slices_section(_slices(evidence, found, root), metric, label),
+            sections.slices_section(by_slice, metric, label),
         ),
         ("Plots", plots.plots_section(images, out.parent)),
     ]
