@@ -296,6 +296,11 @@ def test_a_forged_verdict_file_is_refused(repo: Path, caplog) -> None:
     path.write_text(json.dumps(forged))
     code, log = _gate(repo, caplog, "--verdict", str(path))
     assert code == 2 and "other evidence" in log
+    # Not even a verdict for no base at all: a base must exist to be judged against.
+    gone = {**content["evidence"], "base": "gone", "base_commit": None}
+    path.write_text(json.dumps({**forged, "evidence": gone}))
+    code, log = _gate(repo, caplog, "--verdict", str(path), "--base=gone")
+    assert code == 2 and "base revision 'gone' not found" in log
     path.write_text("{not json")
     assert _gate(repo, caplog, "--verdict", str(path))[0] == 2
     path.unlink()

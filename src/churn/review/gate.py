@@ -191,6 +191,8 @@ def main(argv: list[str] | None = None, *, root: Path = config.ROOT) -> int:
             evidence = ev.gather(args.base, root=root, first_model=args.first_model)
             return report_verdict(judge(evidence, intervals(evidence)), evidence.notes)
         current = ev.fingerprint(args.base, root=root, first_model=args.first_model)
+        if current["base_commit"] is None:
+            raise ValueError(f"base revision {args.base!r} not found")
         content = lineage.read_json(args.verdict)
         if content is None:
             raise ValueError("there is no such file (run `churn report` first)")
