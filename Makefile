@@ -95,13 +95,22 @@ plots: $(STAMP) ## render the plots to dvc_plots/index.html
 	dvc plots show
 
 # The revision a pull request is compared with (CI passes origin/<base branch>).
+# It reaches the recipes as the environment variable "$$BASE", never as text of
+# the command line, and `$(value ...)` keeps make from expanding what it holds:
+# `make gate BASE='x;touch y'` asks churn about a revision named `x;touch y`, which
+# git rev-parse --verify does not find.
 BASE ?= main
+override BASE := $(value BASE)
+export BASE
+# FIRST_MODEL=1: the base has no model yet; RECOMPUTE=1: rerun evaluate first.
+REVIEW_FLAGS = $(if $(value FIRST_MODEL),--first-model) $(if $(value RECOMPUTE),--recompute)
 
-report: $(STAMP) ## write report.md (+ report-plots/): this checkout against BASE
-	python -m churn report --base $(BASE) --out report.md
+report: $(STAMP) ## write report.md, report-plots/ and the verdict report.json: this checkout against BASE
+	python -m churn report --base="$$BASE" --out report.md $(REVIEW_FLAGS)
 
-gate: $(STAMP) ## the quality gate against BASE; exits 1 when the model got worse
-	python -m churn gate --base $(BASE)
+gate: $(STAMP) ## the quality gate against BASE: 0 pass, 1 fail, 2 cannot judge (reads report.json if present)
+	python -m churn gate --base="$$BASE" $(REVIEW_FLAGS) \
+		$$([ -f report.json ] && echo --verdict report.json)
 
 lint-workflows: $(STAMP) ## actionlint and zizmor (offline) on .github/workflows
 	actionlint

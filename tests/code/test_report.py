@@ -1,5 +1,6 @@
 """The pull-request report and the gate on fixed metric files in a small DVC repo:
-improved, unchanged, regressed, and the first PR, when `main` has no metrics."""
+improved, unchanged, regressed, and the first model, when `main` has none; the
+verdict the report writes is the one the gate takes."""
 
 import json
 import subprocess
@@ -12,7 +13,7 @@ import pytest
 import yaml
 
 from churn import stats
-from churn.review import gate, report
+from churn.review import evidence, gate, plots, report, sections
 
 PNG = b"\x89PNG\r\n\x1a\n"
 N = 400
@@ -60,6 +61,9 @@ def _write_outputs(repo: Path, noise: float) -> None:
     values = stats.metric_values(y, score, threshold=0.5)
     metrics = {k: round(v, 6) for k, v in values.items()}
     (repo / "metrics" / "metrics.json").write_text(json.dumps(metrics))
+    (repo / "metrics" / "validation.json").write_text(
+        json.dumps({"success": True, "rows": N, "expectations": 68, "failed": 0})
+    )
     pd.DataFrame(
         {"customer_id": np.arange(1, N + 1), "label": y, "score": score}
     ).to_csv(repo / "metrics" / "predictions.csv", index=False)
@@ -106,19 +110,24 @@ def repo(tmp_path: Path) -> Path:
     return path
 
 
-def _pr(repo: Path, noise: float, c: float) -> str:
+def _pr(repo: Path, noise: float, c: float, *, first_model: bool = False) -> str:
     """Make the workspace a PR whose model has `noise` and `train.C` = `c`;
     write its report; return the report's text."""
     _write_outputs(repo, noise)
     (repo / "params.yaml").write_text(yaml.safe_dump(_params(c)))
+    return _build(repo, first_model=first_model)
+
+
+def _build(repo: Path, *, first_model: bool = False) -> str:
+    """Write the report of the workspace as it is; return its text."""
     out = repo / "report.md"
-    report.build("main", out, root=repo)
+    report.build("main", out, root=repo, first_model=first_model)
     return out.read_text()
 
 
 def _verdict(repo: Path) -> gate.Verdict:
-    evidence = gate.gather("main", root=repo)
-    return gate.judge(evidence, gate.intervals(evidence, resamples=200, seed=42))[1]
+    found = evidence.gather("main", root=repo)
+    return gate.judge(found, gate.intervals(found))
 
 
 def _assert_plots(repo: Path, text: str) -> None:
@@ -154,11 +163,14 @@ def test_regressed(repo: Path) -> None:
     assert (verdict.status, verdict.rule) == ("fail", "regression")
 
 
-def test_missing_base_on_the_first_pr(repo: Path) -> None:
+def test_the_first_model_passes_on_the_floor_only_when_asked(repo: Path) -> None:
     _sh(repo, "git", "rm", "-q", "-r", "metrics", "plots")
     _sh(repo, "git", "commit", "-qm", "main without a model yet")
     text = _pr(repo, noise=1.0, c=1.0)
-    assert "**Quality gate: ✅ pass** (rule `no base`)" in text
+    assert "**Quality gate: ⛔ cannot judge** (rule `cannot judge`)" in text
+    assert "main has no metrics/metrics.json to compare with" in text
+    text = _pr(repo, noise=1.0, c=1.0, first_model=True)
+    assert "**Quality gate: ✅ pass** (rule `first model`)" in text
     assert "| roc_auc ↑ | – |" in text  # no main column value, but a PR value
     assert "over the 0 test customers" in text
     _assert_plots(repo, text)
@@ -166,8 +178,12 @@ def test_missing_base_on_the_first_pr(repo: Path) -> None:
 
 def test_sections_for_validation_and_drift(repo: Path) -> None:
     text = _pr(repo, noise=1.0, c=1.0)
-    assert "_No validation result" in text
+    assert "✅ all 68 expectations passed on 400 rows." in text
     assert "_No drift report (`metrics/drift.json` does not exist)._" in text
+    (repo / "metrics" / "validation.json").unlink()
+    text = _build(repo)
+    assert "(rule `cannot judge`)" in text and "validation.json is missing" in text
+    assert "_No validation result" in text
     (repo / "metrics" / "validation.json").write_text(
         json.dumps({"success": False, "rows": 10, "expectations": 68, "failed": 1})
     )
@@ -188,7 +204,7 @@ def test_sections_for_validation_and_drift(repo: Path) -> None:
             }
         )
     )
-    text = _pr(repo, noise=1.0, c=1.0)
+    text = _build(repo)
     assert "❌ 1 of 68 expectations failed on 10 rows" in text
     assert "(rule `validation`)" in text
     assert "these are the metrics of the last good model" in text
@@ -210,9 +226,9 @@ def test_validation_failures_are_tabled() -> None:
             ]
         }
     }
-    text = report.validation_section(summary, result)
+    text = sections.validation_section(summary, result)
     assert "| `expect_column_values_to_be_in_set` | contract | 2 | `'Weekly'` |" in text
-    assert "all 68" in report.validation_section({**summary, "success": True}, None)
+    assert "all 68" in sections.validation_section({**summary, "success": True}, None)
 
 
 def test_plot_specs_are_relabelled() -> None:
@@ -220,10 +236,10 @@ def test_plot_specs_are_relabelled() -> None:
         "data": {"values": [{"rev": "workspace"}, {"rev": "origin/main"}]},
         "params": [{"name": "showValues", "bind": {"input": "checkbox"}}],
     }
-    out = report.relabel(spec, {"workspace": "PR", "origin/main": "main"})
+    out = plots.relabel(spec, {"workspace": "PR", "origin/main": "main"})
     assert [v["rev"] for v in out["data"]["values"]] == ["PR", "main"]
     assert out["params"][0]["value"] is True
     assert spec["data"]["values"][0]["rev"] == "workspace", "the input is unchanged"
-    assert report.slug("Permutation importance (drop in ROC AUC)") == (
+    assert plots.slug("Permutation importance (drop in ROC AUC)") == (
         "permutation-importance-drop-in-roc-auc"
     )

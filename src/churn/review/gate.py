@@ -1,307 +1,208 @@
-"""The quality gate: may this pull request's model replace the one on `main`?
+"""The quality gate: may this pull request's model replace the one on the base?
 
-Rules, in the order they decide (settings in the `gate:` section of `params.yaml`):
+`churn gate --base main` gathers the evidence (`churn.review.evidence`), applies the
+rules (`churn.review.rules`: the base's `gate:` settings, never the PR's), logs the
+verdict and exits with it: 0 pass, 1 a rule failed (regression, floor, validation),
+2 the gate cannot judge (a missing base, missing or broken evidence).
 
-1. `validation`: the data failed validation -> fail.
-2. `no metrics`: the pipeline produced no value for the gate metric -> fail.
-3. `floor`: the metric is worse than the absolute floor -> fail.
-4. `no base`: `main` has no metrics or predictions yet (the first PR) -> pass.
-5. `regression`: the metric got worse than `main` by more than `tolerance` AND the
-   paired-bootstrap interval says the change is significant -> fail.
-6. `within noise`: worse by more than `tolerance`, but not significantly -> pass.
-7. `tolerance`: better, unchanged, or worse by at most `tolerance` -> pass.
+`churn report` judges the same evidence and writes the verdict beside the report
+(`report.json` next to `report.md`) with a fingerprint of what it judged: the base
+commit, the `--first-model` flag and the hashes of the workspace's evidence files.
+`churn gate --verdict report.json` takes that verdict instead of judging again, and
+exits 2 when the fingerprint is not the current workspace's and base's, so a stale
+or hand-written file cannot pass.
 
-`churn gate --base main` gathers the evidence, logs the verdict and exits 1
-when the gate fails, which makes it the result of the CI job.
+`--first-model` is for a repository whose base has no model yet: the floor alone
+decides. `--recompute` first reruns the `evaluate` stage (`dvc repro --force
+--single-item evaluate`), so committed metrics are never taken on trust.
 """
 
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import logging
-import subprocess
-import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-import yaml
+from churn import config, lineage, stats
+from churn.review import evidence as ev
+from churn.review.rules import (
+    CANNOT_JUDGE,
+    Rules,
+    Verdict,
+    cannot_judge,
+    decide,
+    validation_verdict,
+)
 
-from churn import config, contract, stats
+__all__ = ["Rules", "Verdict", "decide", "intervals", "judge", "main", "replay"]
 
 log = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True)
-class Rules:
-    """The gate's settings: which metric, how much worse is tolerated, the floor."""
-
-    metric: str
-    tolerance: float
-    floor: float
-    resamples: int = 1000
-
-    @classmethod
-    def from_params(cls, params: dict[str, Any]) -> Rules:
-        """Read the `gate:` section of `params.yaml`, with a clear error if absent."""
-        try:
-            gate = params["gate"]
-            rules = cls(
-                metric=gate["metric"],
-                tolerance=float(gate["tolerance"]),
-                floor=float(gate["floor"]),
-                resamples=int(gate.get("resamples", 1000)),
-            )
-        except (KeyError, TypeError) as exc:
-            raise KeyError(
-                f"params.yaml: the gate section needs metric, tolerance, floor ({exc})"
-            ) from exc
-        if rules.metric not in stats.HIGHER_IS_BETTER:
-            raise KeyError(
-                f"params.yaml gate.metric {rules.metric!r} is not one of "
-                f"{list(stats.HIGHER_IS_BETTER)}"
-            )
-        if rules.tolerance < 0:
-            raise ValueError(f"gate.tolerance must be >= 0, got {rules.tolerance}")
-        return rules
-
-    @property
-    def higher_is_better(self) -> bool:
-        """Whether a larger value of the metric is a better model."""
-        return stats.HIGHER_IS_BETTER[self.metric]
-
-    def below_floor(self, value: float) -> bool:
-        """Whether `value` of the metric is worse than the absolute floor."""
-        return value < self.floor if self.higher_is_better else value > self.floor
+#: Version of the verdict file's layout.
+VERDICT_FORMAT = 1
 
 
-@dataclass(frozen=True)
-class Verdict:
-    """The gate's decision, the rule that made it, and why, in words."""
-
-    passed: bool
-    rule: str
-    reason: str
-
-    @property
-    def status(self) -> str:
-        """`pass` or `fail`."""
-        return "pass" if self.passed else "fail"
+def verdict_path(report: Path) -> Path:
+    """Where the verdict of `report.md` is kept: `report.json` beside it."""
+    return report.with_suffix(".json")
 
 
-def decide(
-    rules: Rules,
-    *,
-    pr: dict[str, Any] | None,
-    base: dict[str, Any] | None,
-    interval: stats.Interval | None,
-    validation: dict[str, Any] | None,
-) -> Verdict:
-    """Apply the rules to the PR's and `main`'s metrics (`None` when absent), the
-    bootstrap interval of the gate metric and the validation summary."""
-    m = rules.metric
-    higher = rules.higher_is_better
-    if validation is not None and not validation.get("success", False):
-        failed = validation.get("failed", "?")
-        return Verdict(False, "validation", f"data validation failed ({failed} failed)")
-    value = (pr or {}).get(m)
-    if value is None:
-        return Verdict(False, "no metrics", f"the pipeline produced no `{m}`")
-    if rules.below_floor(value):
-        side = "below" if higher else "above"
-        return Verdict(
-            False, "floor", f"`{m}` {value:.4f} is {side} the floor {rules.floor:.4f}"
-        )
-    old = (base or {}).get(m)
-    if old is None or interval is None:
-        return Verdict(
-            True,
-            "no base",
-            f"`main` has no metrics or predictions to compare with; `{m}` "
-            f"{value:.4f} clears the floor {rules.floor:.4f}",
-        )
-    drop = (old - value) if higher else (value - old)
-    span = f"95% CI of the change [{interval.low:+.4f}, {interval.high:+.4f}]"
-    if drop > rules.tolerance and interval.worse:
-        return Verdict(
-            False,
-            "regression",
-            f"`{m}` got worse by {drop:.4f} (tolerance {rules.tolerance:.4f}) "
-            f"and the change is significant ({span})",
-        )
-    if drop > rules.tolerance:
-        return Verdict(
-            True,
-            "within noise",
-            f"`{m}` got worse by {drop:.4f} (tolerance {rules.tolerance:.4f}) "
-            f"but the change is within noise ({span})",
-        )
-    change = "did not get worse" if drop <= 0 else f"got worse by only {drop:.4f}"
-    return Verdict(
-        True,
-        "tolerance",
-        f"`{m}` {change} (tolerance {rules.tolerance:.4f}; {span})",
-    )
-
-
-# --- evidence: what the rules need, read from the workspace and from git ---------
-
-
-@dataclass(frozen=True)
-class Evidence:
-    """Everything read from the workspace (the PR) and from git (the base)."""
-
-    base_rev: str
-    metrics_diff: dict[str, dict[str, dict[str, Any]]]
-    pr_metrics: dict[str, Any] | None
-    base_metrics: dict[str, Any] | None
-    validation: dict[str, Any] | None
-    shared: pd.DataFrame | None
-    thresholds: tuple[float, float]
-    params: dict[str, Any]
-
-
-def git_show(rev: str, path: str, *, cwd: Path) -> str | None:
-    """The text of `path` at `rev`, or None when the file or the revision is absent."""
-    proc = subprocess.run(
-        ["git", "show", f"{rev}:{path}"], cwd=cwd, capture_output=True, text=True
-    )
-    return proc.stdout if proc.returncode == 0 else None
-
-
-def rev_exists(rev: str, *, cwd: Path) -> bool:
-    """True when `rev` names a commit in the repository at `cwd`."""
-    proc = subprocess.run(
-        ["git", "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"],
-        cwd=cwd,
-        capture_output=True,
-    )
-    return proc.returncode == 0
-
-
-def dvc_json(args: list[str], *, cwd: Path) -> dict[str, Any]:
-    """Run `dvc ARGS --json`; its parsed output (empty when it printed nothing)."""
-    proc = subprocess.run(
-        # The DVC of the running interpreter, whether or not `dvc` is on PATH.
-        [sys.executable, "-m", "dvc", *args, "--json"],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(f"dvc {' '.join(args)} failed:\n{proc.stderr.strip()}")
-    return json.loads(proc.stdout) if proc.stdout.strip() else {}
-
-
-def split_diff(
-    diff: dict[str, dict[str, dict[str, Any]]], path: str
-) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
-    """The (base, PR) values of one metrics file from `dvc metrics diff --json`."""
-    rows = diff.get(path) or {}
-    old = {k: v.get("old") for k, v in rows.items() if v.get("old") is not None}
-    new = {k: v.get("new") for k, v in rows.items() if v.get("new") is not None}
-    return old or None, new or None
-
-
-def read_json(path: Path) -> dict[str, Any] | None:
-    """A JSON file's content, or None when it does not exist."""
-    return json.loads(path.read_text()) if path.is_file() else None
-
-
-def gather(base_rev: str, *, root: Path = config.ROOT) -> Evidence:
-    """Collect the gate's evidence for the workspace at `root` against `base_rev`."""
-    params = config.load_params(root / config.FILES.params)
-    if rev_exists(base_rev, cwd=root):
-        diff = dvc_json(["metrics", "diff", base_rev, "--all"], cwd=root)
-        base_text = git_show(base_rev, config.FILES.predictions, cwd=root)
-        base_params = yaml.safe_load(
-            git_show(base_rev, config.FILES.params, cwd=root) or ""
-        )
-    else:
-        log.warning("base revision %r not found: comparing with nothing", base_rev)
-        current = read_json(root / config.FILES.metrics) or {}
-        rows = {k: {"old": None, "new": v} for k, v in current.items()}
-        diff = {config.FILES.metrics: rows}
-        base_text, base_params = None, None
-    base_metrics, pr_metrics = split_diff(diff, config.FILES.metrics)
-    pr_file = root / config.FILES.predictions
-    shared = None
-    if base_text and pr_file.is_file():
-        shared = stats.align(
-            pd.read_csv(io.StringIO(base_text)), pd.read_csv(pr_file), key=contract.ID
-        )
-    pr_threshold = float(params["evaluate"]["threshold"])
-    base_threshold = float(
-        ((base_params or {}).get("evaluate") or {}).get("threshold", pr_threshold)
-    )
-    return Evidence(
-        base_rev=base_rev,
-        metrics_diff=diff,
-        pr_metrics=pr_metrics,
-        base_metrics=base_metrics,
-        validation=read_json(root / "metrics" / "validation.json"),
-        shared=shared,
-        thresholds=(base_threshold, pr_threshold),
-        params=params,
-    )
-
-
-def intervals(
-    evidence: Evidence, *, resamples: int, seed: int
-) -> dict[str, stats.Interval] | None:
-    """Bootstrap intervals of every headline metric, or None without a base."""
-    if evidence.shared is None or evidence.shared.empty:
+def intervals(evidence: ev.Evidence) -> dict[str, stats.Interval] | None:
+    """Bootstrap intervals of every headline metric, or None without a comparison."""
+    rules, shared = evidence.rules, evidence.shared
+    if rules is None or shared is None or shared.empty:
         return None
-    s = evidence.shared
     return stats.paired_bootstrap(
-        s["label"].to_numpy(),
-        s["score_base"].to_numpy(),
-        s["score_pr"].to_numpy(),
+        shared["label"].to_numpy(),
+        shared["score_base"].to_numpy(),
+        shared["score_pr"].to_numpy(),
         thresholds=evidence.thresholds,
-        resamples=resamples,
-        seed=seed,
+        resamples=rules.resamples,
+        seed=evidence.seed,
     )
 
 
-def judge(
-    evidence: Evidence, found: dict[str, stats.Interval] | None
-) -> tuple[Rules, Verdict]:
-    """The rules from the PR's params and the verdict they give on the evidence."""
-    rules = Rules.from_params(evidence.params)
-    verdict = decide(
-        rules,
+def judge(evidence: ev.Evidence, found: dict[str, stats.Interval] | None) -> Verdict:
+    """The verdict on the evidence: a failed validation first, then anything that
+    cannot be judged, then the rules of the base."""
+    failed = validation_verdict(evidence.validation)
+    if failed is not None and failed.rule != CANNOT_JUDGE:
+        return failed
+    if evidence.problems:
+        extra = [failed.reason] if failed is not None else []
+        return cannot_judge(*evidence.problems, *extra)
+    if evidence.rules is None:  # gather records why as a problem; never judge without
+        return cannot_judge("no gate settings")
+    return decide(
+        evidence.rules,
         pr=evidence.pr_metrics,
         base=evidence.base_metrics,
-        interval=(found or {}).get(rules.metric),
+        interval=(found or {}).get(evidence.rules.metric),
         validation=evidence.validation,
+        first_model=evidence.first_model,
     )
-    return rules, verdict
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point: judge the workspace against `--base`; exit 1 when the gate fails."""
-    parser = argparse.ArgumentParser(prog="churn gate", description=__doc__)
+def record(verdict: Verdict, evidence: ev.Evidence) -> dict[str, Any]:
+    """The verdict file's content: the decision and the fingerprint it belongs to."""
+    rules = evidence.rules
+    return {
+        "format": VERDICT_FORMAT,
+        "verdict": verdict.status,
+        "rule": verdict.rule,
+        "reason": verdict.reason,
+        "exit_code": verdict.exit_code,
+        "notes": list(evidence.notes),
+        "rules": None if rules is None else vars(rules),
+        "evidence": evidence.fingerprint,
+    }
+
+
+def write_verdict(path: Path, verdict: Verdict, evidence: ev.Evidence) -> None:
+    """Write the verdict file (`report.json`) for `churn gate --verdict`."""
+    path.write_text(json.dumps(record(verdict, evidence), indent=2) + "\n")
+    log.info("wrote %s (gate: %s)", path, verdict.status)
+
+
+def replay(content: Any, current: dict[str, Any]) -> tuple[Verdict, list[str]]:
+    """The verdict and notes a verdict file holds, once it is shown to belong to
+    the `current` fingerprint; `ValueError` says why it does not."""
+    if not isinstance(content, dict) or content.get("format") != VERDICT_FORMAT:
+        raise ValueError(f"not a verdict file of format {VERDICT_FORMAT}")
+    recorded = content.get("evidence")
+    if not isinstance(recorded, dict):
+        raise ValueError("it holds no fingerprint of its evidence")
+    files = recorded.get("files") if isinstance(recorded.get("files"), dict) else {}
+    differ = [k for k in current if k != "files" and recorded.get(k) != current[k]]
+    differ += [n for n, digest in current["files"].items() if files.get(n) != digest]
+    if differ:
+        raise ValueError(
+            "it was written for other evidence than this checkout's against "
+            f"{current['base']!r} (differs: {', '.join(differ)}); write the "
+            "report again"
+        )
+    rule, reason = content.get("rule"), content.get("reason")
+    if not isinstance(rule, str) or not isinstance(reason, str):
+        raise ValueError("it names no rule and reason")
+    passed = content.get("verdict") == "pass"
+    verdict = Verdict(passed, rule, reason)
+    if verdict.status != content.get("verdict") or (
+        verdict.exit_code != content.get("exit_code")
+    ):
+        raise ValueError(
+            f"its verdict {content.get('verdict')!r}, rule {rule!r} and exit code "
+            f"{content.get('exit_code')!r} do not agree"
+        )
+    notes = content.get("notes") or []
+    return verdict, [str(n) for n in notes] if isinstance(notes, list) else []
+
+
+def report_verdict(verdict: Verdict, notes: list[str] | tuple[str, ...]) -> int:
+    """Log the verdict the way CI shows it; its exit code."""
+    for note in notes:
+        log.warning("%s", note)
+    if verdict.passed:
+        log.info("gate passed (rule: %s): %s", verdict.rule, verdict.reason)
+    elif verdict.rule == CANNOT_JUDGE:
+        log.error("gate CANNOT JUDGE (exit 2): %s", verdict.reason)
+    else:
+        log.error("gate FAILED (rule: %s): %s", verdict.rule, verdict.reason)
+    return verdict.exit_code
+
+
+def add_review_options(parser: argparse.ArgumentParser) -> None:
+    """The options `churn report` and `churn gate` share."""
     parser.add_argument("--base", default="main", help="git revision to compare with")
+    parser.add_argument(
+        "--first-model",
+        action="store_true",
+        help="the base has no model yet: judge on validation and the floor alone",
+    )
+    parser.add_argument(
+        "--recompute",
+        action="store_true",
+        help="rerun the evaluate stage first (dvc repro --force evaluate)",
+    )
+
+
+def main(argv: list[str] | None = None, *, root: Path = config.ROOT) -> int:
+    """Entry point: judge the workspace against `--base` (or take `--verdict`);
+    exit 0 pass, 1 fail, 2 cannot judge."""
+    parser = argparse.ArgumentParser(
+        prog="churn gate",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_review_options(parser)
+    parser.add_argument(
+        "--verdict",
+        type=Path,
+        help="the verdict `churn report` wrote (report.json): use it, if it is "
+        "this checkout's",
+    )
     args = parser.parse_args(argv)
     config.setup_logging()
     try:
-        evidence = gather(args.base)
-        rules = Rules.from_params(evidence.params)
-        found = intervals(
-            evidence, resamples=rules.resamples, seed=int(evidence.params["seed"])
-        )
-        _, verdict = judge(evidence, found)
-    except (KeyError, ValueError, RuntimeError) as exc:
-        log.error("cannot judge this checkout against %s: %s", args.base, exc)
+        if args.recompute:
+            ev.recompute(root)
+        if args.verdict is None:
+            evidence = ev.gather(args.base, root=root, first_model=args.first_model)
+            return report_verdict(judge(evidence, intervals(evidence)), evidence.notes)
+        current = ev.fingerprint(args.base, root=root, first_model=args.first_model)
+        if current["base_commit"] is None:
+            raise ValueError(f"base revision {args.base!r} not found")
+        content = lineage.read_json(args.verdict)
+        if content is None:
+            raise ValueError("there is no such file (run `churn report` first)")
+        verdict, notes = replay(content, current)
+    except (lineage.LineageError, ValueError) as exc:
+        where = f"{args.verdict}: " if args.verdict is not None else ""
+        log.error("gate CANNOT JUDGE (exit 2): %s%s", where, exc)
         return 2
-    if verdict.passed:
-        log.info("gate passed (rule: %s): %s", verdict.rule, verdict.reason)
-        return 0
-    log.error("gate FAILED (rule: %s): %s", verdict.rule, verdict.reason)
-    return 1
+    log.info("verdict taken from %s (its evidence is this checkout's)", args.verdict)
+    return report_verdict(verdict, notes)
 
 
 if __name__ == "__main__":
