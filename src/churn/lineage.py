@@ -86,6 +86,18 @@ def read_json(path: Path) -> Any | None:
         raise LineageError(f"{path}: not JSON ({exc})") from exc
 
 
+def json_at(rev: str, path: str, *, cwd: Path = config.ROOT) -> Any | None:
+    """A JSON file as committed at `rev`; None when it is not there.
+
+    Committed text that is not JSON is a `LineageError`, as for `read_json`.
+    """
+    text = git_show(rev, path, cwd=cwd)
+    try:
+        return None if text is None else json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise LineageError(f"{rev}:{path}: not JSON ({exc})") from exc
+
+
 def short_sha(rev: str, *, cwd: Path = config.ROOT) -> str | None:
     """The abbreviated commit `rev` names, or None when it names none."""
     if not rev_exists(rev, cwd=cwd):

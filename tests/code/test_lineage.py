@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import json
 from pathlib import Path
 
 import numpy as np
@@ -146,3 +147,11 @@ def test_short_sha_and_dvc_json() -> None:
         lineage.LineageError, match="dvc metrics diff no-such-rev failed"
     ):
         lineage.dvc_json(["metrics", "diff", "no-such-rev"])
+
+
+def test_json_at_reads_a_committed_file() -> None:
+    committed = json.loads(lineage.git_show("HEAD", "metrics/metrics.json"))
+    assert lineage.json_at("HEAD", "metrics/metrics.json") == committed
+    assert lineage.json_at("HEAD", "metrics/absent.json") is None
+    with pytest.raises(lineage.LineageError, match="HEAD:dvc.yaml: not JSON"):
+        lineage.json_at("HEAD", "dvc.yaml")

@@ -22,7 +22,6 @@ CI posts the file with `cml comment update`.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -109,14 +108,6 @@ def slice_changes(
     return out
 
 
-def _json_at(rev: str, path: str, root: Path) -> Any:
-    text = lineage.git_show(rev, path, cwd=root)
-    try:
-        return None if text is None else json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise lineage.LineageError(f"{rev}:{path}: not JSON ({exc})") from exc
-
-
 def _slices(evidence: ev.Evidence, found: Any, root: Path) -> list[SliceChange]:
     rules = evidence.rules
     metric = rules.metric if rules else stats.METRICS[0]
@@ -132,7 +123,7 @@ def _slices(evidence: ev.Evidence, found: Any, root: Path) -> list[SliceChange]:
             seed=evidence.seed,
         )
     return slice_changes(
-        _json_at(evidence.base_rev, config.FILES.slices, root),
+        lineage.json_at(evidence.base_rev, config.FILES.slices, cwd=root),
         lineage.read_json(root / config.FILES.slices),
         by_slice,
         metric=metric,
