@@ -91,8 +91,8 @@ metrics: $(STAMP) ## show metrics, and their change against main
 	dvc metrics show
 	dvc metrics diff main
 
-plots: $(STAMP) ## render the plots to dvc_plots/index.html
-	dvc plots show
+plots: $(STAMP) ## draw every plot on one page that works offline: dvc_plots/index.html (OPEN=1 opens it)
+	python -m churn plots $(if $(OPEN),--open)
 
 # The revision a pull request is compared with (CI passes origin/<base branch>).
 # It reaches the recipes as the environment variable "$$BASE", never as text of

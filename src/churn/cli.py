@@ -28,6 +28,7 @@ COMMANDS = {
     "expectations": "churn.data.expectations",
     "report": "churn.review.report",
     "gate": "churn.review.gate",
+    "plots": "churn.review.page",
     "package": "churn.delivery.package",
     "serve": "churn.delivery.serve",
     "smoke": "churn.delivery.smoke",

@@ -61,6 +61,8 @@ class Files:
     card_md: str = "reports/model_card.md"
     card_json: str = "reports/model_card.json"
     dist: str = "dist"
+    #: `churn plots`: every plot on one page that needs no network.
+    plots_page: str = "dvc_plots/index.html"
 
 
 FILES = Files()
@@ -90,6 +92,7 @@ DATA_DOCS = ROOT / FILES.data_docs
 CARD_MD = ROOT / FILES.card_md
 CARD_JSON = ROOT / FILES.card_json
 DIST_DIR = ROOT / FILES.dist
+PLOTS_PAGE = ROOT / FILES.plots_page
 
 
 def load_params(path: Path = PARAMS_FILE) -> dict[str, Any]:
