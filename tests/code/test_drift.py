@@ -7,15 +7,15 @@ import pandas as pd
 import pytest
 
 from churn import contract, split
-from churn.pipeline import drift
+from churn.pipeline import drift, profile
 
 
 def test_identical_distributions_give_zero() -> None:
     values = pd.Series(np.linspace(0, 1, 1000))
-    score = drift.feature_drift(values, values.copy(), numeric=True, bins=10)
+    score = profile.feature_drift(values, values.copy(), numeric=True, bins=10)
     assert score["psi"] == 0.0 and score["statistic"] == 0.0 and score["p_value"] == 1
     levels = pd.Series(["a", "b", "c"] * 100)
-    score = drift.feature_drift(levels, levels.copy(), numeric=False, bins=10)
+    score = profile.feature_drift(levels, levels.copy(), numeric=False, bins=10)
     assert score["psi"] == 0.0 and score["p_value"] == 1.0
 
 
@@ -23,7 +23,7 @@ def test_category_shift_gives_the_textbook_psi() -> None:
     # Shares 50/50 become 75/25: PSI = 0.25 ln 1.5 + 0.25 ln 2.
     reference = pd.Series(["a"] * 500 + ["b"] * 500)
     current = pd.Series(["a"] * 750 + ["b"] * 250)
-    score = drift.feature_drift(reference, current, numeric=False, bins=10)
+    score = profile.feature_drift(reference, current, numeric=False, bins=10)
     assert score["psi"] == pytest.approx(
         0.25 * math.log(1.5) + 0.25 * math.log(2), abs=1e-6
     )
@@ -35,8 +35,8 @@ def test_numeric_shift_gives_the_expected_psi_and_ks() -> None:
     # and the top bin doubles; KS statistic is the shift.
     reference = pd.Series(np.arange(1000) / 1000)
     current = reference + 0.1
-    score = drift.feature_drift(reference, current, numeric=True, bins=10)
-    eps = drift.EPSILON
+    score = profile.feature_drift(reference, current, numeric=True, bins=10)
+    eps = profile.EPSILON
     expected = (eps - 0.1) * math.log(eps / 0.1) + 0.1 * math.log(2)
     assert score["psi"] == pytest.approx(expected, abs=1e-4)
     assert score["test"] == "ks" and score["statistic"] == pytest.approx(0.1, abs=0.002)
@@ -45,9 +45,9 @@ def test_numeric_shift_gives_the_expected_psi_and_ks() -> None:
 def test_new_category_level_is_scored_not_dropped() -> None:
     reference = pd.Series(["a"] * 100)
     current = pd.Series(["a"] * 50 + ["z"] * 50)
-    ref, cur = drift.category_counts(reference, current)
+    ref, cur = profile.category_counts(reference, current)
     assert ref.tolist() == [100, 0] and cur.tolist() == [50, 50]
-    assert drift.psi_from_counts(ref, cur) > 1
+    assert profile.psi_from_counts(ref, cur) > 1
 
 
 def _frame(rng: np.random.Generator, n: int, *, charges_shift: float) -> pd.DataFrame:
