@@ -65,8 +65,10 @@ def build_package(
     version: str = "1.0.0",
     params: dict[str, Any] | None = None,
     cards: list[Path] | None = None,
+    training: tuple[pd.DataFrame, pd.DataFrame] | None | bool = True,
 ) -> Path:
-    """A real package of `model` (default: the fitted logistic regression)."""
+    """A real package of `model` (default: the fitted logistic regression), with
+    the reference profile of the training data unless `training` is None."""
     model_file = out / "work" / "model.skops"
     model_io.save(model or fitted(), model_file)
     table = bundled()
@@ -82,4 +84,5 @@ def build_package(
         customers=package.pick_examples(table, split()[1][contract.ID], 5),
         cards=cards or [],
         commit="0" * 40,
+        training=split() if training is True else training,
     )

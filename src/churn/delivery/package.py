@@ -10,6 +10,7 @@ writes `dist/churn-model-1.2.0/` and the same files as `dist/churn-model-1.2.0.t
     request.schema.json  JSON schema of a `POST /predict` body, from the data contract
     examples.json        a real request and the probabilities the model gave it
     model_card.md/.json  the pipeline's model card, or a minimal one built here
+    profile.json         the reference profile `churn monitor` judges traffic by
 
 `load` refuses a package whose model file does not hash to the recorded SHA-256.
 `churn package --release-plan` prints the next release version from the git tags
@@ -42,7 +43,7 @@ import yaml
 from sklearn.pipeline import Pipeline
 
 from churn import config, contract, lineage, model_io
-from churn.delivery import schema
+from churn.delivery import reference, schema
 from churn.pipeline import prepare
 from churn.review import gate
 
@@ -333,8 +334,11 @@ def build(
     cards: list[Path],
     commit: str | None = None,
     enforce_floor: bool = True,
+    training: tuple[pd.DataFrame, pd.DataFrame] | None = None,
 ) -> Path:
     """Write the package folder `out/churn-model-<version>/` and its `.tar.gz`.
+
+    `training` (the prepared train and test splits) adds the reference profile.
 
     Returns the folder. Raises `BelowFloorError` before writing anything if the
     metrics miss the floor in `params` (unless `enforce_floor` is off, as for a
@@ -372,6 +376,8 @@ def build(
     _write_json(folder / METRICS, metrics)
     _write_json(folder / SCHEMA, schema.json_schema(limit))
     _write_json(folder / EXAMPLES, examples(model, customers))
+    if training is not None:
+        _write_json(folder / reference.FILE, reference.build(model, *training, params))
     if cards:
         for card in cards:
             shutil.copyfile(card, folder / card.name)
@@ -424,6 +430,11 @@ class Package:
     def read_json(self, name: str) -> Any:
         """One of the package's JSON files, e.g. `examples.json`."""
         return self.documents[name]
+
+    @property
+    def profile(self) -> dict[str, Any] | None:
+        """The reference profile (`profile.json`); None if the package has none."""
+        return self.documents.get(reference.FILE)
 
 
 def unpack(archive_file: Path, dest: Path) -> Path:
@@ -499,6 +510,7 @@ def build_from_workspace(
         config.MODEL_FILE,
         config.MODEL_METRICS,
         config.RAW_DATA,
+        config.TRAIN_DATA,
         config.TEST_DATA,
     ):
         if not needed.is_file():
@@ -521,6 +533,10 @@ def build_from_workspace(
         cards=find_card(config.ROOT),
         commit=git("rev-parse", "HEAD"),
         enforce_floor=enforce_floor,
+        training=(
+            pd.read_parquet(config.TRAIN_DATA),
+            pd.read_parquet(config.TEST_DATA),
+        ),
     )
 
 
