@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from churn import contract
-from churn.delivery import logwindow, predlog
+from churn.delivery import logwindow, predlog, serve
 from churn.delivery.package import request_rows
 from delivery_helpers import bundled
 
@@ -136,14 +136,18 @@ def test_rules_name_the_contract_column_once_per_request() -> None:
         {"type": "literal_error", "loc": ("body", "customers", 0, "contract")},
         {"type": "literal_error", "loc": ("body", "customers", 3, "contract")},
         {"type": "missing", "loc": ("body", "customers", 1, "tenure")},
-        {"type": "json_invalid", "loc": ("body", 12)},
-        {"type": "batch_too_large", "loc": ("body",)},
+        {"type": "model_type", "loc": ("body", "customers", 2), "input": 5},
+        {"type": "batch_too_large", "loc": ()},
+        {"type": "json_invalid", "loc": ("body", 12), "msg": "x", "ctx": {}},
     ]
-    assert predlog.rules(errors) == [
+    for error in errors:
+        error.setdefault("msg", "wrong")
+    assert predlog.rules(serve.describe(errors)) == [
         "contract: literal_error",
         "tenure: missing",
+        "customers: model_type",
+        "customers: batch_too_large",
         "body: json_invalid",
-        "body: batch_too_large",
     ]
 
 

@@ -46,7 +46,14 @@ def drift_spec(features: dict[str, dict[str, Any]], psi: float) -> dict[str, Any
                 "encoding": {
                     "y": {"field": "feature", "type": "nominal", "sort": "-x"},
                     "x": {"field": "psi", "type": "quantitative", "title": "PSI"},
-                    "color": {"field": "drift", "type": "nominal", "title": "drift"},
+                    "color": {
+                        "field": "drift",
+                        "type": "nominal",
+                        "scale": {
+                            "domain": ["drifted", "no"],
+                            "range": ["#d62728", "#4c78a8"],
+                        },
+                    },
                 },
             },
             {

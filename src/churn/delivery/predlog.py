@@ -28,7 +28,8 @@ import queue
 import re
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,7 @@ ERROR_EVERY = 60.0
 PATTERN = "predictions-*.jsonl"
 _NAME = re.compile(r"^predictions-(\d+)\.jsonl$")
 _FEATURES = tuple(contract.feature_names())
+_CUSTOMER = re.compile(r"^customers\[\d+\]\.?")
 
 
 def timestamp(seconds: float) -> str:
@@ -58,25 +60,17 @@ def timestamp(seconds: float) -> str:
     return when.replace("+00:00", "Z")
 
 
-def rules(errors: Sequence[Mapping[str, Any]]) -> list[str]:
+def rules(details: Sequence[Mapping[str, Any]]) -> list[str]:
     """The rules a refused request broke, once each: `field: error type`.
 
-    The field is the contract's column (`contract`), not the position of the
-    customer that broke it (`customers[3].contract`), so that counts add up by rule.
+    `details` are the service's error details (`churn.delivery.serve.describe`).
+    The field is the contract's column (`contract`), not the customer that broke
+    it (`customers[3].contract`), so that counts add up by rule.
     """
     found: dict[str, None] = {}
-    for error in errors:
-        kind = str(error.get("type", "unknown"))
-        parts = [
-            str(p)
-            for p in error.get("loc", ())
-            if p != "body" and not isinstance(p, int)
-        ]
-        if parts[:1] == ["customers"] and len(parts) > 1:
-            parts = parts[1:]
-        if kind == "json_invalid":
-            parts = []
-        found[f"{'.'.join(parts) or 'body'}: {kind}"] = None
+    for detail in details:
+        name = _CUSTOMER.sub("", str(detail.get("field", "body"))) or "customers"
+        found[f"{name}: {detail.get('type', 'unknown')}"] = None
     return list(found)
 
 
@@ -249,3 +243,20 @@ class PredictionLog:
                 self.lost_records,
                 self.lost_customers,
             )
+
+
+def lifespan(plog: PredictionLog | None) -> Callable[[Any], Any] | None:
+    """A FastAPI lifespan that writes what is queued when the service stops.
+
+    uvicorn ends the process by re-raising the signal that stopped it, so neither
+    the code after `uvicorn.run` nor `atexit` would run.
+    """
+    if plog is None:
+        return None
+
+    @asynccontextmanager
+    async def closing(_app: Any) -> AsyncIterator[None]:
+        yield
+        plog.close()
+
+    return closing

@@ -225,6 +225,7 @@ def create_app(
         title=name,
         version=version,
         description="Churn probability for telecom customers.",
+        lifespan=predlog.lifespan(plog),
     )
 
     @app.get("/health")
@@ -258,7 +259,7 @@ def create_app(
         body, errors = parse_body(await request.body())
         if errors:
             if plog is not None:  # prediction log: --log-dir
-                plog.refused(predlog.rules(errors))
+                plog.refused(predlog.rules(describe(errors)))
             return _unprocessable(errors)
         checked = check.columns(body)
         if checked is None:
@@ -266,7 +267,7 @@ def create_app(
                 customers = PredictRequest.model_validate(body).customers
             except ValidationError as exc:
                 if plog is not None:  # prediction log: --log-dir
-                    plog.refused(predlog.rules(exc.errors(include_url=False)))
+                    plog.refused(predlog.rules(describe(exc.errors(include_url=False))))
                 return _unprocessable(exc.errors(include_url=False))
             # A model's __dict__ holds exactly its fields; dict(model) is far slower.
             features: Any = [c.__dict__ for c in customers]
@@ -349,8 +350,6 @@ def main(argv: list[str] | None = None) -> int:
         access_log=not args.no_access_log,
         log_level="info",
     )
-    if plog is not None:
-        plog.close()
     return 0
 
 
