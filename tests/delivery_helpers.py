@@ -86,3 +86,21 @@ def build_package(
         commit="0" * 40,
         training=split() if training is True else training,
     )
+
+
+def write_log(folder: Path, built: Path, month: int, rows: int | None = None) -> Path:
+    """A prediction log of `month`'s customers (shifted as params.yaml says), as
+    `churn serve --log-dir` writes it, scored in process by the package at `built`."""
+    from churn.delivery import predlog, scorer, traffic
+
+    pkg = package.load(built)
+    score = scorer.from_model(pkg.model)
+    customers = package.request_rows(traffic.month_customers(PARAMS, month))[:rows]
+    plog = predlog.PredictionLog(
+        folder, model=pkg.manifest["name"], version=pkg.version
+    )
+    for start in range(0, len(customers), 100):
+        chunk = customers[start : start + 100]
+        plog.scored([c[contract.ID] for c in chunk], chunk, score.proba(chunk))
+    plog.close()
+    return folder

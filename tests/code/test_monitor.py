@@ -9,27 +9,13 @@ import numpy as np
 import pytest
 
 from churn import contract
-from churn.delivery import judge, monitor, package, predlog, scorer, traffic
-from delivery_helpers import PARAMS, build_package
+from churn.delivery import judge, monitor, package, traffic
+from delivery_helpers import PARAMS, build_package, write_log
 
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_package(tmp_path_factory.mktemp("judged"))
-
-
-def write_log(folder: Path, built: Path, month: int, rows: int | None = None) -> Path:
-    """A log of `month`'s customers as the service writes it, scored in process."""
-    pkg = package.load(built)
-    score = scorer.from_model(pkg.model)
-    customers = package.request_rows(traffic.month_customers(PARAMS, month))[:rows]
-    plog = predlog.PredictionLog(folder, model="churn-model", version=pkg.version)
-    for start in range(0, len(customers), 100):
-        chunk = customers[start : start + 100]
-        ids = [c[contract.ID] for c in chunk]
-        plog.scored(ids, chunk, score.proba(chunk))
-    plog.close()
-    return folder
 
 
 def run(tmp_path: Path, *args: str) -> tuple[int, dict]:
