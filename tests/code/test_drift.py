@@ -112,3 +112,38 @@ def test_empty_input_is_refused() -> None:
         drift.detect(
             pd.DataFrame(), pd.DataFrame(), psi_threshold=0.2, p_value=0.01, bins=10
         )
+
+
+def test_a_profile_read_back_from_json_scores_as_the_samples_do() -> None:
+    # The package carries the profile as JSON: it must judge exactly as the data.
+    import json
+
+    rng = np.random.default_rng(2)
+    reference = _frame(rng, 1500, charges_shift=0)
+    current = _frame(rng, 700, charges_shift=0.2)
+    stored = json.loads(json.dumps(profile.build(reference, bins=10)))
+    from_json = profile.compare(stored, current, psi_threshold=0.2, p_value=0.001)
+    direct = drift.detect(reference, current, psi_threshold=0.2, p_value=0.001, bins=10)
+    assert from_json == direct["features"]
+    # A flag held as 1.0 or as 1 is the same level.
+    as_ints = current.assign(partner=current["partner"].astype(int))
+    assert profile.compare(stored, as_ints, psi_threshold=0.2, p_value=0.001) == (
+        from_json
+    )
+
+
+def test_a_number_with_many_distinct_values_keeps_max_points_quantiles() -> None:
+    values = pd.Series(np.random.default_rng(3).normal(size=20_000))
+    entry = profile.number_profile(values, bins=10)
+    assert len(entry["values"]) == profile.MAX_POINTS == sum(entry["weights"])
+    assert entry["rows"] == 20_000 and sum(entry["counts"]) == 20_000
+    # The KS statistic against the quantiles stays within 1/MAX_POINTS of the exact.
+    shifted = values + 0.05
+    exact = profile.feature_drift(values, shifted, numeric=True, bins=10)["statistic"]
+    sketch = profile.score_feature(entry, shifted)
+    assert abs(sketch["statistic"] - exact) <= 1 / profile.MAX_POINTS + 1e-6
+    # A sample of MAX_POINTS instead of 20,000: the p-value is the more cautious.
+    assert (
+        sketch["p_value"]
+        >= profile.feature_drift(values, shifted, numeric=True, bins=10)["p_value"]
+    )
