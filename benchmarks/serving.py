@@ -47,7 +47,7 @@ import numpy as np
 import pandas as pd
 
 from churn import config, contract
-from churn.delivery import package, scorer, smoke
+from churn.delivery import package, samples, scorer, smoke
 from churn.pipeline import prepare
 
 log = logging.getLogger("benchmark.serving")
@@ -65,7 +65,7 @@ def customers(rows: int) -> tuple[list[dict[str, Any]], pd.DataFrame]:
         raw = pd.concat([raw] * (rows // len(raw) + 1), ignore_index=True)
     raw = raw.head(rows).reset_index(drop=True)
     frame = prepare.clean(raw)[contract.feature_names()].reset_index(drop=True)
-    return package.request_rows(raw), frame
+    return samples.request_rows(raw), frame
 
 
 def timed(call: Callable[[], Any], times: int, warmup: int) -> list[float]:

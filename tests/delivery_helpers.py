@@ -15,7 +15,7 @@ from sklearn.pipeline import Pipeline
 
 from churn import contract, model_io
 from churn.data import ingest
-from churn.delivery import package
+from churn.delivery import package, samples
 from churn.pipeline import modelcard, prepare, train
 from conftest import ROOT, SOURCE
 
@@ -66,8 +66,10 @@ def build_package(
     version: str = "1.0.0",
     params: dict[str, Any] | None = None,
     cards: list[Path] | None = None,
+    training: tuple[pd.DataFrame, pd.DataFrame] | None | bool = True,
 ) -> Path:
-    """A real package of `model` (default: the fitted logistic regression).
+    """A real package of `model` (default: the fitted logistic regression), with
+    the reference profile of the training data unless `training` is None.
 
     Without the pipeline's card files (`cards`), the card is rendered by
     `churn.pipeline.modelcard` from the same lock, params and metrics.
@@ -96,7 +98,26 @@ def build_package(
         metrics=metrics,
         lock=lock,
         validation={"rows": len(table)},
-        customers=package.pick_examples(table, split()[1][contract.ID], 5),
+        customers=samples.pick_examples(table, split()[1][contract.ID], 5),
         card=card,
         commit="0" * 40,
+        training=split() if training is True else training,
     )
+
+
+def write_log(folder: Path, built: Path, month: int, rows: int | None = None) -> Path:
+    """A prediction log of `month`'s customers (shifted as params.yaml says), as
+    `churn serve --log-dir` writes it, scored in process by the package at `built`."""
+    from churn.delivery import predlog, scorer, traffic
+
+    pkg = package.load(built)
+    score = scorer.from_model(pkg.model)
+    customers = samples.request_rows(traffic.month_customers(PARAMS, month))[:rows]
+    plog = predlog.PredictionLog(
+        folder, model=pkg.manifest["name"], version=pkg.version
+    )
+    for start in range(0, len(customers), 100):
+        chunk = customers[start : start + 100]
+        plog.scored([c[contract.ID] for c in chunk], chunk, score.proba(chunk))
+    plog.close()
+    return folder

@@ -34,6 +34,8 @@ COMMANDS = {
     "smoke": "churn.delivery.smoke",
     "predict": "churn.delivery.predict",
     "schema": "churn.delivery.schema",
+    "traffic": "churn.delivery.traffic",
+    "monitor": "churn.delivery.monitor",
     "lineage": "churn.lineage",
 }
 

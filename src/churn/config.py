@@ -60,6 +60,8 @@ class Files:
     data_docs: str = "reports/validation/data_docs/index.html"
     card_md: str = "reports/model_card.md"
     card_json: str = "reports/model_card.json"
+    #: `churn monitor`'s report: monitor.md, monitor.json and its plots.
+    monitor: str = "reports/monitor"
     dist: str = "dist"
     #: `churn plots`: every plot on one page that needs no network.
     plots_page: str = "dvc_plots/index.html"
@@ -91,6 +93,7 @@ VALIDATION_RESULT = ROOT / FILES.validation_result
 DATA_DOCS = ROOT / FILES.data_docs
 CARD_MD = ROOT / FILES.card_md
 CARD_JSON = ROOT / FILES.card_json
+MONITOR_DIR = ROOT / FILES.monitor
 DIST_DIR = ROOT / FILES.dist
 PLOTS_PAGE = ROOT / FILES.plots_page
 

@@ -35,6 +35,8 @@ METRICS = tuple(HIGHER_IS_BETTER)
 
 #: Resamples per batch: bounds memory at a few MB per array on the full test split.
 _BATCH = 200
+#: Most cells (resamples x rows) one batch of `bootstrap_interval` holds.
+_CELLS = 2_000_000
 
 
 def batch_metrics(
@@ -199,3 +201,39 @@ def align(base: pd.DataFrame, pr: pd.DataFrame, *, key: str) -> pd.DataFrame:
             "score_pr": both["score_pr"].to_numpy(),
         }
     )
+
+
+def bootstrap_interval(
+    y: np.ndarray,
+    score: np.ndarray,
+    *,
+    metric: str = "roc_auc",
+    threshold: float = 0.5,
+    resamples: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> tuple[float, float, float]:
+    """One model's `metric` and the percentile interval of `resamples` resamples of
+    its rows: `(value, low, high)`. Deterministic in `seed`."""
+    y, score = np.asarray(y), np.asarray(score)
+    if len(y) != len(score) or len(y) == 0:
+        raise ValueError("labels and scores must be non-empty and of one length")
+    if metric not in METRICS:
+        raise KeyError(f"unknown metric {metric!r}; known: {list(METRICS)}")
+    rng = np.random.default_rng(seed)
+    values: list[np.ndarray] = []
+    done = 0
+    while done < resamples:
+        # Fewer resamples at once for many rows: memory stays at a few MB an array.
+        size = min(_BATCH, resamples - done, max(1, _CELLS // len(y)))
+        idx = rng.integers(0, len(y), size=(size, len(y)))
+        values.append(batch_metrics(y[idx], score[idx], threshold=threshold)[metric])
+        done += size
+    spread = np.concatenate(values)
+    spread = spread[~np.isnan(spread)]
+    point = metric_values(y, score, threshold=threshold)[metric]
+    if not len(spread):
+        return point, float("nan"), float("nan")
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(spread, [tail, 100 - tail])
+    return point, float(low), float(high)

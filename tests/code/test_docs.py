@@ -425,7 +425,7 @@ def test_links_are_found_in_text_tables_and_html_but_not_in_code() -> None:
 
 def test_workflow_badges_resolve_to_the_workflow_file() -> None:
     targets = {href: target for _, href, target in link_targets(ROOT, "README.md")}
-    for name in ("ci.yml", "train.yml", "retrain.yml", "release.yml"):
+    for name in ("ci.yml", "train.yml", "retrain.yml", "release.yml", "monitor.yml"):
         badge = f"../../actions/workflows/{name}/badge.svg"
         assert targets.get(badge) == f".github/workflows/{name}", name
     assert WORKFLOW_PAGE.match("../../actions/workflows/nope.yml/badge.svg")

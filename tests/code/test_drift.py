@@ -7,15 +7,15 @@ import pandas as pd
 import pytest
 
 from churn import contract, split
-from churn.pipeline import drift
+from churn.pipeline import drift, profile
 
 
 def test_identical_distributions_give_zero() -> None:
     values = pd.Series(np.linspace(0, 1, 1000))
-    score = drift.feature_drift(values, values.copy(), numeric=True, bins=10)
+    score = profile.feature_drift(values, values.copy(), numeric=True, bins=10)
     assert score["psi"] == 0.0 and score["statistic"] == 0.0 and score["p_value"] == 1
     levels = pd.Series(["a", "b", "c"] * 100)
-    score = drift.feature_drift(levels, levels.copy(), numeric=False, bins=10)
+    score = profile.feature_drift(levels, levels.copy(), numeric=False, bins=10)
     assert score["psi"] == 0.0 and score["p_value"] == 1.0
 
 
@@ -23,7 +23,7 @@ def test_category_shift_gives_the_textbook_psi() -> None:
     # Shares 50/50 become 75/25: PSI = 0.25 ln 1.5 + 0.25 ln 2.
     reference = pd.Series(["a"] * 500 + ["b"] * 500)
     current = pd.Series(["a"] * 750 + ["b"] * 250)
-    score = drift.feature_drift(reference, current, numeric=False, bins=10)
+    score = profile.feature_drift(reference, current, numeric=False, bins=10)
     assert score["psi"] == pytest.approx(
         0.25 * math.log(1.5) + 0.25 * math.log(2), abs=1e-6
     )
@@ -35,8 +35,8 @@ def test_numeric_shift_gives_the_expected_psi_and_ks() -> None:
     # and the top bin doubles; KS statistic is the shift.
     reference = pd.Series(np.arange(1000) / 1000)
     current = reference + 0.1
-    score = drift.feature_drift(reference, current, numeric=True, bins=10)
-    eps = drift.EPSILON
+    score = profile.feature_drift(reference, current, numeric=True, bins=10)
+    eps = profile.EPSILON
     expected = (eps - 0.1) * math.log(eps / 0.1) + 0.1 * math.log(2)
     assert score["psi"] == pytest.approx(expected, abs=1e-4)
     assert score["test"] == "ks" and score["statistic"] == pytest.approx(0.1, abs=0.002)
@@ -45,9 +45,9 @@ def test_numeric_shift_gives_the_expected_psi_and_ks() -> None:
 def test_new_category_level_is_scored_not_dropped() -> None:
     reference = pd.Series(["a"] * 100)
     current = pd.Series(["a"] * 50 + ["z"] * 50)
-    ref, cur = drift.category_counts(reference, current)
+    ref, cur = profile.category_counts(reference, current)
     assert ref.tolist() == [100, 0] and cur.tolist() == [50, 50]
-    assert drift.psi_from_counts(ref, cur) > 1
+    assert profile.psi_from_counts(ref, cur) > 1
 
 
 def _frame(rng: np.random.Generator, n: int, *, charges_shift: float) -> pd.DataFrame:
@@ -112,3 +112,38 @@ def test_empty_input_is_refused() -> None:
         drift.detect(
             pd.DataFrame(), pd.DataFrame(), psi_threshold=0.2, p_value=0.01, bins=10
         )
+
+
+def test_a_profile_read_back_from_json_scores_as_the_samples_do() -> None:
+    # The package carries the profile as JSON: it must judge exactly as the data.
+    import json
+
+    rng = np.random.default_rng(2)
+    reference = _frame(rng, 1500, charges_shift=0)
+    current = _frame(rng, 700, charges_shift=0.2)
+    stored = json.loads(json.dumps(profile.build(reference, bins=10)))
+    from_json = profile.compare(stored, current, psi_threshold=0.2, p_value=0.001)
+    direct = drift.detect(reference, current, psi_threshold=0.2, p_value=0.001, bins=10)
+    assert from_json == direct["features"]
+    # A flag held as 1.0 or as 1 is the same level.
+    as_ints = current.assign(partner=current["partner"].astype(int))
+    assert profile.compare(stored, as_ints, psi_threshold=0.2, p_value=0.001) == (
+        from_json
+    )
+
+
+def test_a_number_with_many_distinct_values_keeps_max_points_quantiles() -> None:
+    values = pd.Series(np.random.default_rng(3).normal(size=20_000))
+    entry = profile.number_profile(values, bins=10)
+    assert len(entry["values"]) == profile.MAX_POINTS == sum(entry["weights"])
+    assert entry["rows"] == 20_000 and sum(entry["counts"]) == 20_000
+    # The KS statistic against the quantiles stays within 1/MAX_POINTS of the exact.
+    shifted = values + 0.05
+    exact = profile.feature_drift(values, shifted, numeric=True, bins=10)["statistic"]
+    sketch = profile.score_feature(entry, shifted)
+    assert abs(sketch["statistic"] - exact) <= 1 / profile.MAX_POINTS + 1e-6
+    # A sample of MAX_POINTS instead of 20,000: the p-value is the more cautious.
+    assert (
+        sketch["p_value"]
+        >= profile.feature_drift(values, shifted, numeric=True, bins=10)["p_value"]
+    )

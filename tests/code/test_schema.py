@@ -7,7 +7,7 @@ from pydantic import ValidationError
 
 from churn import contract
 from churn.delivery import schema
-from churn.delivery.package import request_rows
+from churn.delivery.samples import request_rows
 from delivery_helpers import bundled
 
 Customer = schema.Customer

@@ -9,7 +9,7 @@ import pytest
 
 from churn import contract
 from churn.delivery import package, schema, serve
-from churn.delivery.package import request_rows
+from churn.delivery.samples import request_rows
 from delivery_helpers import build_package, bundled
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from churn.delivery import package, smoke
-from churn.delivery.package import request_rows
+from churn.delivery.samples import request_rows
 from conftest import ROOT
 from delivery_helpers import (
     build_package,

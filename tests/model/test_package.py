@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from churn import config, contract, lineage, model_io
+from churn import config, contract, lineage, model_io, stats
 from churn.delivery import archive, package, release
-from churn.pipeline import modelcard
+from churn.pipeline import modelcard, profile
 from churn.review import gate
 from delivery_helpers import (
     PARAMS,
@@ -40,6 +40,7 @@ def test_package_holds_model_hash_card_metrics_schema(built: Path) -> None:
         "model.skops.sha256",
         "model_card.json",
         "model_card.md",
+        "profile.json",
         "request.schema.json",
     ]
     digest = hashlib.sha256((built / "model.skops").read_bytes()).hexdigest()
@@ -59,6 +60,45 @@ def test_package_holds_model_hash_card_metrics_schema(built: Path) -> None:
     assert "| roc_auc |" in markdown
     schema = json.loads((built / "request.schema.json").read_text())
     assert schema["properties"]["customers"]["maxItems"] == 10_000
+
+
+def test_the_profile_is_the_drift_stages_profile_of_the_training_data(
+    built: Path,
+) -> None:
+    profile_doc = package.load(built).profile
+    train, test = split()
+    # The same code as the drift stage, on the rows the model learnt from.
+    expected = profile.build(train, bins=PARAMS["drift"]["bins"])
+    assert profile_doc["features"] == json.loads(json.dumps(expected))
+    assert profile_doc["rows"] == len(train)
+    assert profile_doc["features"]["contract"]["levels"] == [
+        "Month-to-month",
+        "One year",
+        "Two year",
+    ]
+    assert profile_doc["thresholds"] == {
+        "psi": PARAMS["drift"]["psi_threshold"],
+        "p_value": PARAMS["drift"]["p_value"],
+        "bins": PARAMS["drift"]["bins"],
+    }
+    # The scores are the model's on the test split, and so is the ROC AUC.
+    scores = reference_proba(fitted(), bundled().loc[test.index])
+    assert profile_doc["score"]["rows"] == len(test)
+    assert profile_doc["score"]["mean"] == pytest.approx(scores.mean(), abs=1e-9)
+    perf = profile_doc["performance"]
+    assert perf["value"] == pytest.approx(
+        stats.metric_values(test[contract.TARGET], scores, threshold=0.5)["roc_auc"],
+        abs=1e-9,
+    )
+    assert (
+        perf["low"] < perf["value"] < perf["high"] and perf["high"] - perf["low"] < 0.1
+    )
+    assert perf["resamples"] == PARAMS["gate"]["resamples"]
+
+
+def test_a_package_without_training_data_has_no_profile(tmp_path: Path) -> None:
+    pkg = package.load(build_package(tmp_path, training=None))
+    assert pkg.profile is None
 
 
 def test_archive_is_the_folder_and_reproducible(built: Path, tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from churn import config, contract, model_io
-from churn.delivery import contents, package, release
+from churn.delivery import contents, package, release, samples
 from churn.review import gate
 from delivery_helpers import PARAMS, build_package, bundled, fitted, split
 
@@ -130,4 +130,4 @@ def _model(tmp_path: Path) -> Path:
 
 
 def _customers():
-    return package.pick_examples(bundled(), split()[1][contract.ID], 3)
+    return samples.pick_examples(bundled(), split()[1][contract.ID], 3)

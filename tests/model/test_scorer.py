@@ -9,7 +9,7 @@ from sklearn.preprocessing import MinMaxScaler, OneHotEncoder
 
 from churn import contract
 from churn.delivery import schema, scorer
-from churn.delivery.package import request_rows
+from churn.delivery.samples import request_rows
 from churn.pipeline import prepare
 from delivery_helpers import bundled, fitted, reference_proba
 

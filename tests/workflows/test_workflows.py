@@ -34,6 +34,7 @@ def _steps(data: dict) -> list[dict]:
 def test_the_three_workflows_exist() -> None:
     assert [p.name for p in WORKFLOWS] == [
         "ci.yml",
+        "monitor.yml",
         "release.yml",
         "retrain.yml",
         "train.yml",

@@ -29,59 +29,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
 from churn import config, contract, lineage, model_io
-from churn.delivery import archive, contents, release, schema
+from churn.delivery import archive, contents, reference, release, samples, schema
 from churn.delivery.contents import EXAMPLES, MANIFEST, MODEL, PackageError
-from churn.pipeline import modelcard, prepare
+from churn.pipeline import modelcard
 
 log = logging.getLogger(__name__)
 
 DEV_VERSION = "0.0.0-dev"
-#: Test-split customers recorded with their probabilities in `examples.json`.
-EXAMPLE_ROWS = 5
-
-
-# --- what goes into the package ---------------------------------------------------
-
-
-def pick_examples(raw: pd.DataFrame, test_ids: pd.Series, rows: int) -> pd.DataFrame:
-    """`rows` customers of the test split as ingested, one not yet billed if any."""
-    held_out = raw[raw[contract.ID].isin(test_ids)]
-    unbilled = held_out[held_out["tenure"].eq(0)].head(1)
-    rest = held_out.drop(index=unbilled.index).head(rows - len(unbilled))
-    return pd.concat([rest, unbilled])
-
-
-def examples(model: Pipeline, customers: pd.DataFrame) -> dict[str, Any]:
-    """A request for `customers` (as ingested) and the probabilities `model` gives.
-
-    The probabilities come from the pipeline's own path (`prepare.clean`, then the
-    fitted pipeline), so a service that reproduces them serves the same model.
-    """
-    request = request_rows(customers)
-    proba = model.predict_proba(prepare.clean(customers)[contract.feature_names()])
-    return {
-        "request": {"customers": request},
-        "churn_probability": proba[:, 1].tolist(),
-    }
-
-
-def request_rows(table: pd.DataFrame) -> list[dict[str, Any]]:
-    """Rows of an ingested table shaped like the customers of `POST /predict`."""
-    columns = [contract.ID, *contract.feature_names()]
-    records = table[columns].astype(object).to_dict("records")
-    return [{k: _plain(v) for k, v in r.items()} for r in records]
-
-
-def _plain(value: Any) -> Any:
-    # JSON has no pandas NA, NaN or numpy scalars.
-    if pd.api.types.is_scalar(value) and pd.isna(value):
-        return None
-    return value.item() if isinstance(value, np.generic) else value
 
 
 def build(
@@ -97,14 +55,16 @@ def build(
     card: list[Path] | dict[str, Any],
     commit: str | None = None,
     enforce_floor: bool = True,
+    training: tuple[pd.DataFrame, pd.DataFrame] | None = None,
 ) -> Path:
     """Write the package folder `out/churn-model-<version>/` and its `.tar.gz`.
 
     `card` is the pipeline's card files to ship, or a card (`modelcard.build`) to
-    render. Returns the folder. Raises `release.ReleaseError` before writing
-    anything if the metrics miss the floor in `params` (unless `enforce_floor` is
-    off, as for a local `churn serve`), and `PackageError` for anything that would
-    make a package its own `load` refuses.
+    render; `training` (the prepared train and test splits) adds the reference
+    profile `churn monitor` judges traffic by. Returns the folder. Raises
+    `release.ReleaseError` before writing anything if the metrics miss the floor
+    in `params` (unless `enforce_floor` is off, as for a local `churn serve`), and
+    `PackageError` for anything that would make a package its own `load` refuses.
     """
     release.check_version(version)
     if enforce_floor:
@@ -131,7 +91,12 @@ def build(
             MANIFEST: info,
             contents.METRICS: metrics,
             contents.SCHEMA: schema.json_schema(limit),
-            EXAMPLES: examples(model, customers),
+            EXAMPLES: samples.examples(model, customers),
+            **(
+                {reference.FILE: reference.build(model, *training, params)}
+                if training
+                else {}
+            ),
         }.items()
     }
     folder = out / f"{release.NAME}-{version}"
@@ -179,6 +144,11 @@ class Package:
     def read_json(self, name: str) -> Any:
         """One of the package's JSON files, e.g. `examples.json`."""
         return self.documents[name]
+
+    @property
+    def profile(self) -> dict[str, Any] | None:
+        """The reference profile (`profile.json`); None if the package has none."""
+        return self.documents.get(reference.FILE)
 
 
 def load(path: Path) -> Package:
@@ -228,7 +198,8 @@ def build_from_workspace(
     """Package the model the pipeline produced in this checkout."""
     # The metrics are committed, so a model below the floor is refused even before
     # the pipeline has produced anything else.
-    needed = (config.MODEL_FILE, config.LOCK_FILE, config.RAW_DATA, config.TEST_DATA)
+    needed = (config.MODEL_FILE, config.LOCK_FILE, config.RAW_DATA, config.TRAIN_DATA)
+    needed += (config.TEST_DATA,)
     try:
         metrics = lineage.read_json(config.MODEL_METRICS)
         if enforce_floor:
@@ -248,14 +219,18 @@ def build_from_workspace(
         metrics=metrics,
         lock=lock,
         validation=validation,
-        customers=pick_examples(
+        customers=samples.pick_examples(
             pd.read_parquet(config.RAW_DATA),
             pd.read_parquet(config.TEST_DATA, columns=[contract.ID])[contract.ID],
-            EXAMPLE_ROWS,
+            samples.EXAMPLE_ROWS,
         ),
         card=modelcard.written() or modelcard.collect(dt.datetime.now(dt.UTC)),
         commit=(lineage.git("rev-parse", "HEAD") or "").strip() or None,
         enforce_floor=enforce_floor,
+        training=(
+            pd.read_parquet(config.TRAIN_DATA),
+            pd.read_parquet(config.TEST_DATA),
+        ),
     )
 
 

@@ -22,7 +22,7 @@ from sklearn.pipeline import Pipeline
 
 from churn import config, contract, model_io
 from churn.data import ingest
-from churn.delivery import package, schema
+from churn.delivery import package, samples, schema
 from churn.pipeline import prepare
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ def read_customers(path: Path) -> tuple[pd.DataFrame, bool]:
 
 def check_rows(table: pd.DataFrame, source: str) -> None:
     """Raise `PredictError` unless every row satisfies the request schema."""
-    rows = package.request_rows(table)
+    rows = samples.request_rows(table)
     try:
         TypeAdapter(list[schema.Customer]).validate_python(rows)  # type: ignore[valid-type]
     except ValidationError as exc:

@@ -8,7 +8,8 @@
 127.0.0.1:8000; `churn serve --package dist/churn-model-1.2.0.tar.gz` serves a
 released package instead. Requests are validated against the schema generated from
 the data contract (`churn.delivery.schema`); any request that breaks it gets a 422 whose
-`message` names each offending field.
+`message` names each offending field. With `--log-dir DIR` it records what it scores
+and refuses in a prediction log (`churn.delivery.predlog`) for `churn monitor`.
 """
 
 # No `from __future__ import annotations` here: FastAPI reads the endpoints'
@@ -29,7 +30,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field, ValidationError
 
 from churn import config
-from churn.delivery import package, schema, scorer
+from churn.delivery import package, predlog, schema, scorer
 
 log = logging.getLogger(__name__)
 
@@ -206,8 +207,13 @@ def _document_request(app: FastAPI, model: type[BaseModel]) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def create_app(pkg: package.Package, *, max_batch: int | None = None) -> FastAPI:
-    """The FastAPI application serving `pkg`."""
+def create_app(
+    pkg: package.Package,
+    *,
+    max_batch: int | None = None,
+    plog: predlog.PredictionLog | None = None,
+) -> FastAPI:
+    """The FastAPI application serving `pkg`; `plog` records what it scores."""
     limit = max_batch or pkg.manifest["max_batch"]
     PredictRequest = schema.build_request_model(limit)  # noqa: N806 (a class)
     check = schema.ColumnCheck(limit)
@@ -219,6 +225,7 @@ def create_app(pkg: package.Package, *, max_batch: int | None = None) -> FastAPI
         title=name,
         version=version,
         description="Churn probability for telecom customers.",
+        lifespan=predlog.lifespan(plog),
     )
 
     @app.get("/health")
@@ -246,22 +253,31 @@ def create_app(pkg: package.Package, *, max_batch: int | None = None) -> FastAPI
         """Churn probability for each customer, in request order."""
         refused = _not_json(_media(request))
         if refused is not None:
+            if plog is not None:  # prediction log: --log-dir
+                plog.refused(["body: content_type"])
             return refused
         body, errors = parse_body(await request.body())
         if errors:
+            if plog is not None:  # prediction log: --log-dir
+                plog.refused(predlog.rules(describe(errors)))
             return _unprocessable(errors)
         checked = check.columns(body)
         if checked is None:
             try:
                 customers = PredictRequest.model_validate(body).customers
             except ValidationError as exc:
+                if plog is not None:  # prediction log: --log-dir
+                    plog.refused(predlog.rules(describe(exc.errors(include_url=False))))
                 return _unprocessable(exc.errors(include_url=False))
             # A model's __dict__ holds exactly its fields; dict(model) is far slower.
-            proba = score.proba([c.__dict__ for c in customers])
+            features: Any = [c.__dict__ for c in customers]
+            proba = score.proba(features)
             ids = [c.customer_id for c in customers]
         else:
-            ids, columns = checked
-            proba = score.proba_columns(columns)
+            ids, features = checked
+            proba = score.proba_columns(features)
+        if plog is not None:  # prediction log: --log-dir
+            plog.scored(ids, features, proba)
         predictions = [
             {"customer_id": i, "churn_probability": p, "churn": p >= threshold}
             for i, p in zip(ids, proba.tolist(), strict=True)
@@ -302,6 +318,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8000, help="0 picks a free port")
     parser.add_argument("--max-batch", type=int, help="default: serve.max_batch")
     parser.add_argument("--no-access-log", action="store_true")
+    parser.add_argument(
+        "--log-dir",
+        type=Path,
+        help="append what is scored and refused to JSON Lines files here "
+        "(churn.delivery.predlog; read by churn monitor); default: no log",
+    )
     args = parser.parse_args(argv)
     config.setup_logging()
     try:
@@ -315,7 +337,12 @@ def main(argv: list[str] | None = None) -> int:
     except (package.PackageError, ValueError, OSError) as exc:
         log.error("%s", exc)
         return 1
-    app = create_app(pkg, max_batch=args.max_batch)
+    plog = None
+    if args.log_dir is not None:  # prediction log: --log-dir
+        plog = predlog.PredictionLog(
+            args.log_dir, model=pkg.manifest["name"], version=pkg.version
+        )
+    app = create_app(pkg, max_batch=args.max_batch, plog=plog)
     uvicorn.run(
         app,
         host=args.host,

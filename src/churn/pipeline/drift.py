@@ -2,7 +2,9 @@
 
 The newest month (`data/batches/latest.csv`) is compared, feature by feature, with
 the training reference: the training rows of every earlier month, that is, what the
-model trained before this month saw. Each feature gets
+model trained before this month saw. The statistics are those of
+`churn.pipeline.profile`, which the monitor of the served model uses too. Each
+feature gets
 
 * the population stability index (PSI), for every feature: the current share of
   rows in each bin (numbers: deciles of the reference) or level (categories) against
@@ -22,89 +24,12 @@ import json
 import logging
 from typing import Any
 
-import numpy as np
 import pandas as pd
-from scipy import stats
 
 from churn import config, contract, split
-from churn.pipeline import prepare
+from churn.pipeline import prepare, profile
 
 log = logging.getLogger(__name__)
-
-#: Share given to an empty bin, so that PSI stays finite (a common choice).
-EPSILON = 1e-4
-DIGITS = 6
-
-NUMERIC = contract.features_of("integer", "number")
-CATEGORICAL = contract.features_of("flag", "category")
-
-
-def _shares(counts: np.ndarray) -> np.ndarray:
-    shares = counts / counts.sum()
-    return np.where(shares == 0, EPSILON, shares)
-
-
-def psi_from_counts(reference: np.ndarray, current: np.ndarray) -> float:
-    """PSI between two histograms over the same bins."""
-    ref, cur = (
-        _shares(np.asarray(reference, float)),
-        _shares(np.asarray(current, float)),
-    )
-    return float(np.sum((cur - ref) * np.log(cur / ref)))
-
-
-def numeric_counts(
-    reference: pd.Series, current: pd.Series, *, bins: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Counts of both samples in the reference's quantile bins (open-ended ends)."""
-    edges = np.unique(
-        np.quantile(reference.to_numpy(float), np.linspace(0, 1, bins + 1))
-    )
-    inner = edges[1:-1]
-    ref = np.bincount(
-        np.searchsorted(inner, reference, side="right"), minlength=len(inner) + 1
-    )
-    cur = np.bincount(
-        np.searchsorted(inner, current, side="right"), minlength=len(inner) + 1
-    )
-    return ref, cur
-
-
-def category_counts(
-    reference: pd.Series, current: pd.Series
-) -> tuple[np.ndarray, np.ndarray]:
-    """Counts of both samples per level seen in either, in sorted level order."""
-    # Counted first, then the levels taken from the counts: building a set of the
-    # values themselves walks every Arrow string in Python.
-    ref_counts = reference.astype(str).value_counts()
-    cur_counts = current.astype(str).value_counts()
-    levels = sorted(set(ref_counts.index) | set(cur_counts.index))
-    ref = ref_counts.reindex(levels, fill_value=0)
-    cur = cur_counts.reindex(levels, fill_value=0)
-    return ref.to_numpy(), cur.to_numpy()
-
-
-def feature_drift(
-    reference: pd.Series, current: pd.Series, *, numeric: bool, bins: int
-) -> dict[str, Any]:
-    """PSI and the feature's test (KS or chi-squared) for one feature."""
-    if numeric:
-        ref, cur = numeric_counts(reference, current, bins=bins)
-        test = stats.ks_2samp(reference.to_numpy(float), current.to_numpy(float))
-        name, statistic, p_value = "ks", test.statistic, test.pvalue
-    else:
-        ref, cur = category_counts(reference, current)
-        if len(ref) < 2:
-            name, statistic, p_value = "chi2", 0.0, 1.0
-        else:
-            test = stats.chi2_contingency(np.vstack([ref, cur]))
-            name, statistic, p_value = "chi2", test.statistic, test.pvalue
-    return {
-        "psi": round(psi_from_counts(ref, cur), DIGITS),
-        "test": name,
-        "statistic": round(float(statistic), DIGITS),
-        "p_value": round(float(p_value), DIGITS),
-    }
 
 
 def detect(
@@ -118,13 +43,12 @@ def detect(
     """Per-feature drift scores of `current` against `reference`, and the verdict."""
     if reference.empty or current.empty:
         raise ValueError("drift needs rows in both the reference and the current data")
-    features: dict[str, dict[str, Any]] = {}
-    for name in contract.feature_names():
-        score = feature_drift(
-            reference[name], current[name], numeric=name in NUMERIC, bins=bins
-        )
-        score["drift"] = score["psi"] >= psi_threshold or score["p_value"] < p_value
-        features[name] = score
+    features = profile.compare(
+        profile.build(reference, bins=bins),
+        current,
+        psi_threshold=psi_threshold,
+        p_value=p_value,
+    )
     drifted = [name for name, s in features.items() if s["drift"]]
     return {
         "verdict": "drift" if drifted else "no drift",
@@ -204,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         + (
             f"p={features[name]['p_value']:.2g})"
             if features[name]["p_value"] > 0
-            else f"p<{10**-DIGITS:g})"
+            else f"p<{10**-profile.DIGITS:g})"
         )
         for name in out["drifted_features"]
     )

@@ -1,0 +1,199 @@
+"""The monitor's verdict on a window of the prediction log: healthy, or retrain?
+
+Feature drift and prediction drift use the drift stage's statistics and thresholds
+(`churn.pipeline.profile`); realised performance compares the served scores of
+customers whose churn became known with the test split's ROC AUC interval.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from churn import contract, stats
+from churn.delivery import logwindow, reference
+from churn.pipeline import evaluate, profile
+
+log = logging.getLogger(__name__)
+
+HEALTHY, RETRAIN, CANNOT = "healthy", "retrain", "cannot judge"
+#: Fewest scored customers (and labelled ones) a window needs to be judged.
+MIN_ROWS = 200
+CALIBRATION_BINS = 10
+
+
+class CannotJudge(ValueError):
+    """Something the verdict needs is missing or unreadable."""
+
+
+def read_labels(path: Path) -> pd.DataFrame:
+    """The actual churn of served customers: `customer_id` and `label` (1/0)."""
+    try:
+        table = pd.read_csv(path, dtype=str)
+    except (OSError, ValueError) as exc:
+        raise CannotJudge(f"{path}: cannot read the labels ({exc})") from exc
+    missing = [c for c in (contract.ID, contract.TARGET) if c not in table.columns]
+    if missing:
+        raise CannotJudge(f"{path}: the labels lack column(s) {missing}")
+    words = table[contract.TARGET].str.strip().str.lower()
+    label = words.map({"yes": 1, "1": 1, "true": 1, "no": 0, "0": 0, "false": 0})
+    ids = pd.to_numeric(table[contract.ID], errors="coerce")
+    bad = label.isna() | ids.isna()
+    if bad.any():
+        raise CannotJudge(
+            f"{path}: {int(bad.sum())} row(s) without a customer id or a churn of "
+            f"Yes/No or 1/0, e.g. line {int(bad.idxmax()) + 2}"
+        )
+    return pd.DataFrame(
+        {contract.ID: ids.astype("Int64"), "label": label.astype("int64")}
+    ).drop_duplicates(contract.ID, keep="last")
+
+
+def realised(
+    scored: pd.DataFrame, labels: pd.DataFrame, test: dict[str, Any], *, seed: int
+) -> dict[str, Any]:
+    """ROC AUC and calibration of the served scores of customers whose churn is known.
+
+    A customer scored more than once counts with the latest score.
+    """
+    latest = scored.dropna(subset=[contract.ID]).drop_duplicates(
+        contract.ID, keep="last"
+    )
+    joined = latest.merge(labels, on=contract.ID)
+    y, score = joined["label"].to_numpy(), joined[logwindow.SCORE].to_numpy()
+    if len(joined) < MIN_ROWS or len(set(y.tolist())) < 2:
+        raise CannotJudge(
+            f"{len(joined)} served customer(s) have a label (both classes and at "
+            f"least {MIN_ROWS} are needed to judge the realised ROC AUC)"
+        )
+    value, low, high = stats.bootstrap_interval(
+        y, score, metric=reference.METRIC, resamples=int(test["resamples"]), seed=seed
+    )
+    points = evaluate.calibration_points(y, score, bins=CALIBRATION_BINS)
+    gap = np.mean([abs(p["observed"] - p["predicted"]) for p in points])
+    return {
+        "rows": len(joined),
+        "metric": reference.METRIC,
+        "value": value,
+        "low": low,
+        "high": high,
+        "test": {k: test[k] for k in ("value", "low", "high")},
+        "within_test_interval": bool(test["low"] <= value <= test["high"]),
+        "degraded": bool(high < test["low"]),
+        "calibration": points,
+        "calibration_gap": float(gap),
+    }
+
+
+def score_bins(entry: dict[str, Any], served: np.ndarray) -> list[dict[str, Any]]:
+    """Share of the test split and of the served scores in each reference bin."""
+    edges = np.asarray(entry["edges"], float)
+    ref = np.asarray(entry["counts"], float)
+    cur = profile.bin_counts(served, edges).astype(float)
+    bounds = [0.0, *edges.tolist(), 1.0]
+    return [
+        {
+            "bin": f"{bounds[i]:.2f}-{bounds[i + 1]:.2f}",
+            "reference": round(ref[i] / ref.sum(), 6),
+            "served": round(cur[i] / cur.sum(), 6),
+        }
+        for i in range(len(ref))
+    ]
+
+
+def _log_summary(window: logwindow.Window) -> dict[str, Any]:
+    return {
+        "files": window.files,
+        "lines": window.lines,
+        "skipped_lines": window.skipped_lines,
+        "bad_customers": window.bad_customers,
+        "lost": {"records": window.lost_records, "customers": window.lost_customers},
+        "first": window.first,
+        "last": window.last,
+    }
+
+
+def judge(
+    window: logwindow.Window,
+    ref: dict[str, Any],
+    *,
+    version: str,
+    labels: pd.DataFrame | None = None,
+    min_rows: int = MIN_ROWS,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """The monitor's findings for one window of the log, and its verdict."""
+    scored = window.scored
+    limits = ref["thresholds"]
+    versions = scored[logwindow.VERSION].value_counts() if len(scored) else {}
+    out: dict[str, Any] = {
+        "verdict": CANNOT,
+        "reasons": [],
+        "rows": len(scored),
+        "drifted_features": [],
+        "model": {
+            "version": version,
+            "served": {str(k): int(v) for k, v in dict(versions).items()},
+        },
+        "thresholds": limits,
+        "log": _log_summary(window),
+        "refused": {"requests": window.refused_requests, "rules": window.refused},
+        "features": {},
+        "prediction": None,
+        "performance": None,
+    }
+    if len(scored) < min_rows:
+        out["reasons"] = [
+            f"only {len(scored)} scored customer(s) in the window: at least "
+            f"{min_rows} are needed to judge drift"
+        ]
+        return out
+    knobs = {"psi_threshold": limits["psi"], "p_value": limits["p_value"]}
+    features = profile.compare(ref["features"], scored, **knobs)
+    drifted = [name for name, s in features.items() if s["drift"]]
+    out["features"], out["drifted_features"] = features, drifted
+    reasons = []
+    if drifted:
+        named = ", ".join(f"{n} (PSI {features[n]['psi']:.3f})" for n in drifted)
+        reasons.append(
+            f"{len(drifted)} feature(s) drifted from the training data: {named}"
+        )
+    served = scored[scored[logwindow.VERSION] == version][logwindow.SCORE]
+    if len(served) >= min_rows:
+        score = profile.score_feature(ref["score"], served)
+        score["drift"] = profile.drifts(score, **knobs)
+        score |= {"rows": len(served), "mean": float(served.mean())}
+        score["reference_mean"] = ref["score"]["mean"]
+        score["bins"] = score_bins(ref["score"], served.to_numpy())
+        out["prediction"] = score
+        if score["drift"]:
+            reasons.append(
+                f"the scores of model {version} drifted from its test-split scores "
+                f"(PSI {score['psi']:.3f}, mean {score['mean']:.3f} against "
+                f"{score['reference_mean']:.3f})"
+            )
+    else:
+        out["reasons"].append(
+            f"only {len(served)} customer(s) were scored by model {version}: its "
+            "scores are not compared"
+        )
+    if labels is not None:
+        try:
+            perf = realised(scored, labels, ref["performance"], seed=seed)
+        except CannotJudge as exc:
+            out["reasons"] = [str(exc)]
+            return out
+        out["performance"] = perf
+        if perf["degraded"]:
+            reasons.append(
+                f"the realised ROC AUC {perf['value']:.3f} [{perf['low']:.3f}, "
+                f"{perf['high']:.3f}] is below the test interval "
+                f"[{perf['test']['low']:.3f}, {perf['test']['high']:.3f}]"
+            )
+    out["verdict"] = RETRAIN if reasons else HEALTHY
+    out["reasons"] = reasons + out["reasons"]
+    return out

@@ -1,0 +1,182 @@
+"""Judge what the service scored against its package's profile: healthy, or retrain?
+
+`churn monitor --log-dir DIR` reads a window of the prediction log that
+`churn serve --log-dir DIR` writes (`--since 7d`, `--last 10000`; a URL such as
+`s3://bucket/churn/predictions` is read through fsspec) and the reference profile
+of the package (`--package`, by default the one `churn serve` would load). It
+reports
+
+* feature drift: each feature of the traffic against the training data, with the
+  drift stage's statistics and thresholds (`churn.pipeline.profile`);
+* prediction drift: the served scores of the package's model against its scores
+  on the test split;
+* the refused requests per broken rule, the log lines skipped as incomplete and
+  what the service could not write;
+* with `--labels FILE` (a CSV of `customer_id` and the actual `churn`, Yes/No or
+  1/0), the realised ROC AUC of the served predictions with a 95% bootstrap
+  interval, against the test ROC AUC's interval, and their calibration.
+
+It writes `monitor.md`, `monitor.json` and PNG plots into `--out` and exits 0 when
+healthy, 1 when retraining is recommended (a feature or the scores drifted, or the
+realised ROC AUC fell below the test interval), 2 when it cannot judge (no log, too
+little traffic, a package without a profile, unusable labels).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from churn import config
+from churn.delivery import judge, logwindow, monitor_report, package, predlog, reference
+
+log = logging.getLogger(__name__)
+
+EXIT = {judge.HEALTHY: 0, judge.RETRAIN: 1, judge.CANNOT: 2}
+
+
+def fetch(url: str, dest: Path) -> Path:
+    """Copy the log's files at `url` (any fsspec URL, e.g. s3://...) into `dest`."""
+    try:
+        import fsspec
+
+        fs, root = fsspec.core.url_to_fs(url)
+        files = sorted(fs.glob(f"{root.rstrip('/')}/{predlog.PATTERN}"))
+        for remote in files:
+            fs.get(remote, str(dest / Path(remote).name))
+    except (ImportError, OSError, ValueError) as exc:
+        raise logwindow.LogError(f"{url}: cannot fetch the log ({exc})") from exc
+    log.info("fetched %d log file(s) from %s", len(files), url)
+    return dest
+
+
+def load_reference(path: Path | None) -> tuple[package.Package, dict[str, Any]]:
+    """The package to judge by (default: the one `churn serve` would load)."""
+    try:
+        pkg = package.load(
+            path
+            or package.build_from_workspace(
+                config.DIST_DIR,
+                package.DEV_VERSION,
+                config.load_params(),
+                enforce_floor=False,
+            )
+        )
+    except (package.PackageError, ValueError, OSError) as exc:
+        raise judge.CannotJudge(str(exc)) from exc
+    if pkg.profile is None:
+        raise judge.CannotJudge(
+            f"{pkg.source}: the package has no {reference.FILE}; package the model "
+            "again with this version of churn"
+        )
+    try:
+        return pkg, reference.check(pkg.profile)
+    except ValueError as exc:
+        raise judge.CannotJudge(f"{pkg.source}: {exc}") from exc
+
+
+def _cannot(reason: str) -> dict[str, Any]:
+    return {
+        "verdict": judge.CANNOT,
+        "reasons": [reason],
+        "rows": 0,
+        "drifted_features": [],
+    }
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Read, judge and return the result (`verdict` says how it went)."""
+    with tempfile.TemporaryDirectory(prefix="churn-log-") as tmp:
+        try:
+            pkg, ref = load_reference(args.package)
+            labels = judge.read_labels(args.labels) if args.labels else None
+            since = logwindow.since_timestamp(args.since) if args.since else None
+            folder = Path(args.log_dir)
+            if "://" in args.log_dir:
+                folder = fetch(args.log_dir, Path(tmp))
+            window = logwindow.read(folder, since=since, last=args.last)
+        except (judge.CannotJudge, logwindow.LogError, ValueError) as exc:
+            return _cannot(str(exc))
+    seed = int(
+        (config.load_params() if config.PARAMS_FILE.is_file() else {}).get("seed", 0)
+    )
+    return judge.judge(
+        window,
+        ref,
+        version=pkg.version,
+        labels=labels,
+        min_rows=args.min_rows,
+        seed=seed,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: judge the log, write the report; exit 0, 1 (retrain) or 2."""
+    parser = argparse.ArgumentParser(
+        prog="churn monitor",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--log-dir",
+        required=True,
+        help="the folder (or URL) of `churn serve --log-dir`",
+    )
+    parser.add_argument(
+        "--package",
+        type=Path,
+        help="package folder or .tar.gz (default: package this checkout's model, "
+        "as churn serve does)",
+    )
+    parser.add_argument(
+        "--labels", type=Path, help="CSV of customer_id and the actual churn"
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=config.MONITOR_DIR,
+        help=f"folder for the report (default: {config.FILES.monitor})",
+    )
+    parser.add_argument(
+        "--since", help="only lines from then on: an ISO 8601 time, or 7d, 12h, 30m ago"
+    )
+    parser.add_argument("--last", type=int, help="only the last N scored customers")
+    parser.add_argument(
+        "--min-rows",
+        type=int,
+        default=judge.MIN_ROWS,
+        help=f"fewest scored customers to judge (default {judge.MIN_ROWS})",
+    )
+    args = parser.parse_args(argv)
+    config.setup_logging()
+    result = run(args)
+    if args.out.exists() and not args.out.is_dir():
+        log.error("%s is not a folder", args.out)
+        return EXIT[judge.CANNOT]
+    args.out.mkdir(parents=True, exist_ok=True)
+    monitor_report.write(result, args.out)
+    (args.out / "monitor.json").write_text(json.dumps(result, indent=2) + "\n")
+    verdict = result["verdict"]
+    say = (
+        log.info
+        if verdict == judge.HEALTHY
+        else log.warning
+        if verdict == judge.RETRAIN
+        else log.error
+    )
+    say(
+        "monitor: %s (%d scored customers)%s",
+        verdict,
+        result["rows"],
+        "".join(f"; {r}" for r in result["reasons"]),
+    )
+    log.info("report in %s", args.out / "monitor.md")
+    return EXIT[verdict]
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

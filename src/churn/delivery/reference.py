@@ -1,0 +1,100 @@
+"""The reference profile a model package carries: what its model learnt from.
+
+Written once, when the package is built (`profile.json`), and read by
+`churn monitor` to judge the service's traffic:
+
+* `features`: the profile of every feature over the training split
+  (`churn.pipeline.profile`, the same statistics as the drift stage);
+* `score`: the profile of the model's churn probabilities on the test split, to
+  see the served scores drift;
+* `performance`: the test ROC AUC with its 95% bootstrap interval, to judge the
+  realised ROC AUC once the actual churn of served customers is known;
+* `thresholds`: the drift stage's settings (`drift:` in `params.yaml`) at build time.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pandas as pd
+from sklearn.pipeline import Pipeline
+
+from churn import contract, stats
+from churn.pipeline import profile
+
+log = logging.getLogger(__name__)
+
+#: The file in the package, and the version of its layout.
+FILE = "profile.json"
+FORMAT = 1
+METRIC = "roc_auc"
+#: Used when `params.yaml` has no `drift:` or `gate:` section.
+DEFAULTS = {"psi_threshold": 0.2, "p_value": 0.001, "bins": 10, "resamples": 1000}
+
+
+def thresholds(params: dict[str, Any]) -> dict[str, Any]:
+    """The drift thresholds and bins the profile is built and judged with."""
+    drift = {**DEFAULTS, **(params.get("drift") or {})}
+    return {
+        "psi": drift["psi_threshold"],
+        "p_value": drift["p_value"],
+        "bins": drift["bins"],
+    }
+
+
+def build(
+    model: Pipeline,
+    train: pd.DataFrame,
+    test: pd.DataFrame,
+    params: dict[str, Any],
+) -> dict[str, Any]:
+    """The reference profile of `model`, from its prepared train and test splits."""
+    limits = thresholds(params)
+    resamples = int((params.get("gate") or {}).get("resamples", DEFAULTS["resamples"]))
+    features = contract.feature_names()
+    scores = model.predict_proba(test[features])[:, 1]
+    value, low, high = stats.bootstrap_interval(
+        test[contract.TARGET].to_numpy(),
+        scores,
+        metric=METRIC,
+        resamples=resamples,
+        seed=int(params.get("seed", 0)),
+    )
+    log.info(
+        "reference profile: %d training rows, test %s %.4f [%.4f, %.4f]",
+        len(train),
+        METRIC,
+        value,
+        low,
+        high,
+    )
+    return {
+        "format": FORMAT,
+        "rows": len(train),
+        "thresholds": limits,
+        "features": profile.build(train, bins=limits["bins"]),
+        "score": profile.number_profile(scores, bins=limits["bins"]),
+        "performance": {
+            "metric": METRIC,
+            "value": value,
+            "low": low,
+            "high": high,
+            "level": 0.95,
+            "rows": len(test),
+            "resamples": resamples,
+        },
+    }
+
+
+def check(document: Any) -> dict[str, Any]:
+    """`document` if it is a reference profile this code reads; else `ValueError`."""
+    if not isinstance(document, dict) or document.get("format") != FORMAT:
+        raise ValueError(f"{FILE} is not a reference profile of format {FORMAT}")
+    missing = sorted(set(contract.feature_names()) - set(document.get("features", {})))
+    if missing:
+        raise ValueError(f"{FILE} lacks the feature(s) {missing}")
+    for key in ("score", "performance", "thresholds"):
+        if key not in document:
+            raise ValueError(f"{FILE} lacks {key!r}")
+    return document
