@@ -38,15 +38,17 @@ def _rewrite(path: Path, edit) -> Path:
         (lambda t: t.replace(",", ";"), "comma-separated", "comma-separated", None),
         (lambda t: t.replace(",", "\t"), "tab separated", "comma-separated", None),
         (
+            # A name gone from the header alone: every row has a field too many.
             lambda t: t.replace("customer_id,churn,", "customer_id,"),
-            "missing column",
-            "exact column set",
-            "churn",
+            "line 2: 21 fields where the header has 20",
+            "same number of fields as the header",
+            None,
         ),
         (
+            # A name added to the header alone: no row has a field for it.
             lambda t: t.replace(",total_charges\n", ",total_charges,x\n"),
-            "unexpected",
-            "exact column set",
+            "line 2, column 'x': 21 fields where the header has 22",
+            "same number of fields as the header",
             "x",
         ),
         (
@@ -57,7 +59,7 @@ def _rewrite(path: Path, edit) -> Path:
         ),
         (
             lambda t: t.replace(",29.85,29.85", ",29.85,abc"),
-            "'total_charges' must be",
+            "line 2: column 'total_charges' must be",
             "numeric",
             "total_charges",
         ),
@@ -69,14 +71,14 @@ def _rewrite(path: Path, edit) -> Path:
         ),
         (
             lambda t: t + t.splitlines()[1] + "\n",
-            "copy earlier rows",
+            "line 7045: each row once",
             "no duplicated rows",
             "(all columns)",
         ),
         (
             lambda t: t.replace("\n3,Yes,", "\n3,Yes,,", 1),
-            "well-formed",
-            "well-formed CSV",
+            "line 4: 22 fields where the header has 21",
+            "same number of fields as the header",
             None,
         ),
     ],
@@ -85,8 +87,8 @@ def _rewrite(path: Path, edit) -> Path:
         "header-only",
         "semicolons",
         "tabs",
-        "missing-column",
-        "extra-column",
+        "header-lacks-a-name",
+        "header-has-a-name-too-many",
         "columns-out-of-order",
         "text-in-number",
         "fraction-in-integer",
@@ -113,7 +115,18 @@ def test_numeric_error_quotes_the_offending_values(csv_copy: Path) -> None:
         ingest.read_batch(csv_copy)
     assert (err.value.column, err.value.count) == ("monthly_charges", count)
     assert err.value.examples == ("n/a",) * ingest.EXAMPLES
-    assert f"{count} value(s) are not, e.g. 'n/a'" in str(err.value)
+    assert f"{count} value(s) do not, e.g. 'n/a'" in str(err.value)
+    assert err.value.line == 2 + csv_copy.read_text().splitlines()[1:].index(
+        next(line for line in csv_copy.read_text().splitlines() if "n/a" in line)
+    )
+
+
+def test_missing_column_is_named(csv_copy: Path) -> None:
+    frame = pd.read_csv(csv_copy, dtype=str, keep_default_na=False)
+    frame.drop(columns="churn").to_csv(csv_copy, index=False)
+    with pytest.raises(ingest.IngestError, match="line 1: missing column") as err:
+        ingest.read_batch(csv_copy)
+    assert (err.value.rule, err.value.column) == ("exact column set", "churn")
 
 
 def test_missing_file(tmp_path: Path) -> None:

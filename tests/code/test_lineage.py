@@ -142,5 +142,7 @@ def test_short_sha_and_dvc_json() -> None:
     assert lineage.short_sha("no-such-rev") is None
     params = lineage.dvc_json(["params", "diff", "HEAD"])
     assert params is None or isinstance(params, dict)
-    with pytest.raises(lineage.LineageError, match="dvc metrics diff no-such-rev failed"):
+    with pytest.raises(
+        lineage.LineageError, match="dvc metrics diff no-such-rev failed"
+    ):
         lineage.dvc_json(["metrics", "diff", "no-such-rev"])
