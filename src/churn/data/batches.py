@@ -219,6 +219,7 @@ def main(argv: list[str] | None = None) -> int:
         raw = csvfile.read_csv_text(source)
         csvfile.check_columns(raw, str(source))
         csvfile.require_rows(raw, str(source))
+        arrival_order(raw[contract.ID], str(source))
         latest, included = select(
             raw,
             months=params["months"],
