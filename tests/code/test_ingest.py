@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 
 from churn import contract
-from churn.data import ingest
+from churn.data import batches, cleaning, ingest
+from conftest import SOURCE
 
 
 def test_bundled_data_gets_contract_dtypes(table: pd.DataFrame) -> None:
@@ -158,3 +159,52 @@ def test_entry_point_fails_without_writing(tmp_path: Path) -> None:
     out = tmp_path / "raw.parquet"
     assert ingest.main(["--source", str(tmp_path / "nope.csv"), "--out", str(out)]) == 1
     assert not out.exists()
+
+
+def test_each_row_gets_the_month_it_arrived_in(table: pd.DataFrame) -> None:
+    upstream = ingest.read_csv_text(SOURCE)[contract.ID]
+    # Rows in any order, a subset of the upstream: the month is the batches rule's.
+    rows = table.sample(frac=0.3, random_state=0)
+    tagged = ingest.with_month(rows, upstream, months=7, source="t.csv")
+    expected = batches.assign_months(upstream, 7).set_axis(upstream.astype(int))
+    assert list(tagged.columns) == [*contract.names(), contract.MONTH]
+    assert tagged[contract.MONTH].dtype == "Int64"
+    assert tagged[contract.MONTH].tolist() == expected[rows[contract.ID]].tolist()
+
+
+def test_a_customer_the_upstream_lacks_has_no_month(table: pd.DataFrame) -> None:
+    upstream = ingest.read_csv_text(SOURCE)[contract.ID]
+    stranger = table.head(3).assign(**{contract.ID: pd.array([1, 2, 99999], "Int64")})
+    with pytest.raises(ingest.IngestError, match="99999") as err:
+        ingest.with_month(stranger, upstream, months=7, source="t.csv")
+    assert err.value.column == contract.ID
+
+
+def test_month_is_neither_a_feature_nor_a_request_field(table: pd.DataFrame) -> None:
+    from churn.delivery import schema
+
+    assert contract.MONTH not in contract.feature_names()
+    assert contract.MONTH not in contract.names()
+    request = schema.build_request_model(10)
+    customer = (
+        cleaning.clean(table.head(1))[contract.feature_names()]
+        .astype(object)
+        .iloc[0]
+        .to_dict()
+    )
+    customer = {
+        k: (int(v) if contract.column(k).kind in ("flag", "integer") else v)
+        for k, v in customer.items()
+    }
+    request.model_validate({"customers": [customer]})
+    with pytest.raises(ValueError, match="month"):
+        request.model_validate({"customers": [customer | {contract.MONTH: 1}]})
+    check = schema.ColumnCheck(10)
+    assert check.columns({"customers": [customer | {contract.MONTH: 1}]}) is None
+
+
+def test_entry_point_writes_the_month_column(csv_copy: Path, tmp_path: Path) -> None:
+    out = tmp_path / "raw.parquet"
+    assert ingest.main(["--source", str(csv_copy), "--out", str(out)]) == 0
+    months = pd.read_parquet(out)[contract.MONTH]
+    assert sorted(months.unique()) == list(range(1, 8))
