@@ -1,17 +1,13 @@
 """Stage `params`: check `params.yaml` before any stage runs.
 
-DVC deletes a stage's outputs before it runs the stage's command, so a bad value
-found by the stage itself (an unknown estimator, a test share of 1.5, month 99 of 7)
-would cost the model, the batches or the committed drift report. This stage runs
-first, every other stage depends on its output, and DVC keeps that output in place
-while it runs (`persist`): a bad value stops `dvc repro` here, with every output
-and `dvc.lock` as they were.
-
-The rules come from the code that reads each value: estimators from
-`churn.pipeline.train.ESTIMATORS` and their hyperparameters from scikit-learn's own
-constraints, months and shifts from `churn.data.batches`, metrics from
-`churn.stats`. The sections no stage reads (`gate`, `serve`) are left to their
-readers.
+DVC deletes a stage's outputs before it runs the stage, so a bad value found by the
+stage itself (an unknown estimator, a test share of 1.5, month 99 of 7) would cost
+them. This stage runs first, every other one depends on its mark, and DVC keeps the
+mark in place while it runs (`persist`): a bad value stops `dvc repro` here, with
+every output and `dvc.lock` as they were. The rules come from the code that reads
+each value (`train.ESTIMATORS` and scikit-learn's constraints, `batches.SHIFTS` and
+`batches.months`, `stats.METRICS`); `gate` and `serve`, read by no stage, are left
+to their readers.
 """
 
 from __future__ import annotations
@@ -46,8 +42,7 @@ class Problem:
         return f"{self.key}: {self.value!r} is not allowed: {self.rule}"
 
 
-#: A value that is missing from its section.
-MISSING = "<missing>"
+MISSING = "<missing>"  # what a key left out of its section shows
 
 
 def _whole(
@@ -59,35 +54,27 @@ def _whole(
     """
     span = f"from {low} to {high}" if high is not None else f"at least {low}"
     span += f" ({of})" if of else ""
-    if isinstance(value, bool) or not isinstance(value, int):
-        return [Problem(key, value, f"a whole number {span}")]
-    if value < low or (high is not None and value > high):
-        return [Problem(key, value, f"a whole number {span}")]
-    return []
+    whole = isinstance(value, int) and not isinstance(value, bool)
+    if whole and low <= value and (high is None or value <= high):
+        return []
+    return [Problem(key, value, f"a whole number {span}")]
 
 
 def _number(
-    key: str, value: Any, *, above: float, below: float | None = None
+    key: str, value: Any, *, above: float, below: float | None = None, least=False
 ) -> list[Problem]:
-    """A finite number strictly between `above` and `below`."""
-    span = f"above {above:g}" + (f" and below {below:g}" if below is not None else "")
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return [Problem(key, value, f"a number {span}")]
+    """A finite number above `above` (or equal to it, if `least`), below `below`."""
+    span = f"at least {above:g}" if least else f"above {above:g}"
+    span += f" and below {below:g}" if below is not None else ""
+    number = isinstance(value, int | float) and not isinstance(value, bool)
     if (
-        not math.isfinite(value)
-        or value <= above
-        or (below is not None and value >= below)
+        number
+        and math.isfinite(value)
+        and (value >= above if least else value > above)
+        and (below is None or value < below)
     ):
-        return [Problem(key, value, f"a number {span}")]
-    return []
-
-
-def _at_least_zero(key: str, value: Any) -> list[Problem]:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return [Problem(key, value, "a number of at least 0")]
-    if not math.isfinite(value) or value < 0:
-        return [Problem(key, value, "a number of at least 0")]
-    return []
+        return []
+    return [Problem(key, value, f"a number {span}")]
 
 
 def _choice(key: str, value: Any, choices: list[str], origin: str) -> list[Problem]:
@@ -143,8 +130,7 @@ def _section(
 def _batches(params: Mapping[str, Any], exists: Callable[[str], bool]) -> list[Problem]:
     section = params.get("batches")
     months = section.get("months") if isinstance(section, Mapping) else None
-    valid = not _whole("", months, 1)
-    top = months if valid else None
+    top = None if _whole("", months, 1) else months
 
     def shifts(key: str, value: Any) -> list[Problem]:
         if value is None:
@@ -179,14 +165,9 @@ def _estimator(name: str, values: Any) -> list[Problem]:
         return [Problem(key, values, "a map of hyperparameters")]
     cls = train.ESTIMATORS[name]
     known = sorted(set(cls().get_params()) - {"random_state"})
+    unknown = f"not a parameter of {cls.__name__}; choose from {known}"
     found = [
-        Problem(
-            f"{key}.{k}",
-            v,
-            "set by `seed`"
-            if k == "random_state"
-            else f"not a parameter of {cls.__name__}; choose from {known}",
-        )
+        Problem(f"{key}.{k}", v, "set by `seed`" if k == "random_state" else unknown)
         for k, v in values.items()
         if k not in known
     ]
@@ -197,12 +178,9 @@ def _estimator(name: str, values: Any) -> list[Problem]:
         cls(**values)._validate_params()
     except (ValueError, TypeError) as exc:
         bad = re.search(r"The '(\w+)' parameter", str(exc))
-        param = bad.group(1) if bad else None
-        return [
-            Problem(
-                f"{key}.{param}" if param else key, values.get(param, values), str(exc)
-            )
-        ]
+        if bad is None:
+            return [Problem(key, values, str(exc))]
+        return [Problem(f"{key}.{bad[1]}", values[bad[1]], str(exc))]
     return []
 
 
@@ -274,7 +252,7 @@ def check(
         {
             # compare's verdict reads a larger value as better.
             "metric": lambda k, v: _choice(k, v, higher, "higher-is-better metrics"),
-            "tolerance": _at_least_zero,
+            "tolerance": lambda k, v: _number(k, v, above=0, least=True),
         },
     )
     found += _section(
@@ -290,16 +268,7 @@ def check(
 
 
 #: The sections `check` judges: the ones the stages read.
-SECTIONS = (
-    "seed",
-    "batches",
-    "ingest",
-    "prepare",
-    "train",
-    "drift",
-    "compare",
-    "evaluate",
-)
+SECTIONS = tuple("seed batches ingest prepare train drift compare evaluate".split())
 
 
 def main(argv: list[str] | None = None) -> int:
