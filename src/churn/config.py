@@ -40,6 +40,8 @@ class Files:
     """
 
     params: str = "params.yaml"
+    #: Written by the `params` stage when every value is valid; the others read it.
+    params_check: str = "metrics/params.json"
     lock: str = "dvc.lock"
     latest_batch: str = "data/batches/latest.csv"
     all_batches: str = "data/batches/all.csv"
@@ -70,6 +72,7 @@ class Files:
 FILES = Files()
 
 PARAMS_FILE = ROOT / FILES.params
+PARAMS_CHECK = ROOT / FILES.params_check
 LOCK_FILE = ROOT / FILES.lock
 DATA_DIR = ROOT / "data"
 LATEST_BATCH = ROOT / FILES.latest_batch

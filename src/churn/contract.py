@@ -124,6 +124,10 @@ COLUMNS: tuple[Column, ...] = (
 )
 
 ID = "customer_id"
+#: The month a row arrived in (1 to `batches.months`). Not an upstream column and
+#: not a feature: `ingest` adds it by `churn.data.batches.month_of`, so that later
+#: stages can tell the newest month from the earlier ones.
+MONTH = "month"
 TARGET = "churn"
 POSITIVE = "Yes"
 NEGATIVE = "No"

@@ -1,5 +1,7 @@
 """The retrained model against the previous one."""
 
+import logging
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -54,6 +56,58 @@ def test_first_month_has_no_previous_model(test_rows) -> None:
 
 
 def test_previous_training_rows_leave_out_the_newest_month() -> None:
-    rows = pd.DataFrame({contract.ID: pd.array([1, 2, 3, 4], dtype="Int64")})
-    kept = compare.previous_training_rows(rows, pd.Series([3, 4]))
+    rows = pd.DataFrame(
+        {
+            contract.ID: pd.array([1, 2, 3, 4], dtype="Int64"),
+            contract.MONTH: pd.array([1, 2, 3, 3], dtype="Int64"),
+        }
+    )
+    kept = compare.previous_training_rows(rows, month=3)
     assert kept[contract.ID].tolist() == [1, 2]
+    assert compare.previous_training_rows(rows, month=1).empty
+
+
+def test_no_previous_model_without_two_classes_of_earlier_rows(tiny) -> None:
+    params = {"estimator": "logistic_regression"}
+    assert compare.rebuild_previous(tiny.head(0), params=params, seed=0) is None
+    one_class = tiny.assign(**{contract.TARGET: 0})
+    assert compare.rebuild_previous(one_class, params=params, seed=0) is None
+
+
+def test_previous_model_is_trained_on_the_earlier_rows(tiny) -> None:
+    from churn.data.cleaning import clean
+
+    rows = clean(tiny)
+    model = compare.rebuild_previous(
+        rows, params={"estimator": "logistic_regression"}, seed=0
+    )
+    assert model is not None and model.n_features_in_ == len(contract.feature_names())
+
+
+def test_report_says_which_months_each_model_saw(test_rows) -> None:
+    out = compare.report(_compare(GOOD, POOR, test_rows), month=5, tolerance=0.005)
+    assert list(out)[:6] == [
+        "months",
+        "previous_months",
+        "test_rows",
+        "metric",
+        "tolerance",
+        "verdict",
+    ]
+    assert (out["months"], out["previous_months"], out["verdict"]) == (5, 4, "better")
+    first = compare.report(_compare(GOOD, None, test_rows), month=1, tolerance=0.0)
+    assert first["previous_months"] is None
+
+
+def test_messages_warn_when_the_retrained_model_is_worse(test_rows) -> None:
+    worse = compare.report(_compare(POOR, GOOD, test_rows), month=5, tolerance=0.005)
+    assert compare.messages(worse) == [
+        (logging.INFO, "months 1-5 vs 1-4, roc_auc on 4 test rows: worse"),
+        (
+            logging.WARNING,
+            "the model retrained on month 5 is worse than the previous one: "
+            "roc_auc 1.0000 -> 0.5000",
+        ),
+    ]
+    same = compare.report(_compare(GOOD, GOOD, test_rows), month=5, tolerance=0.005)
+    assert [level for level, _ in compare.messages(same)] == [logging.INFO]

@@ -1,5 +1,6 @@
 """Drift scores on synthetic inputs with a known answer."""
 
+import logging
 import math
 
 import numpy as np
@@ -97,10 +98,13 @@ def test_metrics_keep_two_numbers_per_feature_and_plot_sorts_by_psi() -> None:
 
 
 def test_reference_is_earlier_months_training_rows() -> None:
-    table = pd.DataFrame({contract.ID: pd.array(range(1, 201), dtype="Int64")})
-    reference, current = drift.split_reference(
-        table, pd.Series(range(151, 201)), test_size=0.2, seed=42
+    table = pd.DataFrame(
+        {
+            contract.ID: pd.array(range(1, 201), dtype="Int64"),
+            contract.MONTH: pd.array([1] * 100 + [2] * 50 + [3] * 50, dtype="Int64"),
+        }
     )
+    reference, current = drift.split_reference(table, month=3, test_size=0.2, seed=42)
     assert current[contract.ID].tolist() == list(range(151, 201))
     assert reference[contract.ID].max() <= 150
     test = split.is_test(reference[contract.ID], test_size=0.2, seed=42)
@@ -147,3 +151,54 @@ def test_a_number_with_many_distinct_values_keeps_max_points_quantiles() -> None
         sketch["p_value"]
         >= profile.feature_drift(values, shifted, numeric=True, bins=10)["p_value"]
     )
+
+
+def test_a_month_without_rows_is_refused() -> None:
+    table = pd.DataFrame(
+        {contract.ID: pd.array([1, 2], dtype="Int64"), contract.MONTH: [1, 1]}
+    )
+    with pytest.raises(ValueError, match="no row of month 2"):
+        drift.split_reference(table, month=2, test_size=0.2, seed=42)
+
+
+KNOBS = {"psi_threshold": 0.2, "p_value": 0.001, "bins": 10, "block": False}
+
+
+def _scored(shift: float, *, block: bool = False) -> dict:
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        {name: rng.integers(0, 2, 400) for name in contract.feature_names()}
+    )
+    frame["monthly_charges"] = rng.normal(50, 10, 400)
+    current = frame.assign(monthly_charges=frame["monthly_charges"] + shift)
+    return drift.score_month(frame, current, month=5, knobs=KNOBS | {"block": block})
+
+
+def test_first_month_has_no_reference_and_is_a_warning() -> None:
+    rows = pd.DataFrame({name: [0] for name in contract.feature_names()})
+    result = drift.score_month(rows.head(0), rows, month=1, knobs=KNOBS)
+    assert result["verdict"] == "no reference" and result["features"] == {}
+    code, level, message = drift.outcome(result)
+    assert (code, level) == (0, logging.WARNING)
+    assert message == "month 1 is the first month: nothing to compare it with"
+
+
+def test_outcome_passes_a_steady_month_and_warns_on_drift() -> None:
+    steady = _scored(0.0)
+    assert steady["verdict"] == "no drift" and steady["month"] == 5
+    assert drift.outcome(steady) == (
+        0,
+        logging.INFO,
+        f"month 5: no drift in {len(contract.feature_names())} features",
+    )
+    code, level, message = drift.outcome(_scored(30.0))
+    assert (code, level) == (0, logging.WARNING)
+    assert message.startswith("month 5 drifted from the training data in ")
+    assert "monthly_charges (PSI " in message and "ks p<1e-06)" in message
+
+
+def test_outcome_stops_the_pipeline_only_when_drift_blocks() -> None:
+    code, level, message = drift.outcome(_scored(30.0, block=True))
+    assert (code, level) == (1, logging.ERROR)
+    assert "drift.block is true, so the pipeline stops before training" in message
+    assert drift.outcome(_scored(0.0, block=True))[0] == 0

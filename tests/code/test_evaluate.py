@@ -12,7 +12,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
 from churn import contract
-from churn.pipeline import evaluate
+from churn.pipeline import evaluate, plots
 from delivery_helpers import fitted, split
 
 Y = np.array([0, 0, 1, 1])
@@ -38,10 +38,10 @@ def test_single_class_is_refused() -> None:
 
 def test_curves_are_json_ready() -> None:
     proba = np.array([0.1, 0.6, 0.4, 0.9])
-    roc = evaluate.roc_points(Y, proba)
+    roc = plots.roc_points(Y, proba)
     assert roc[0] == {"fpr": 0.0, "tpr": 0.0, "threshold": 1.0}
     assert roc[-1]["fpr"] == 1.0 and roc[-1]["tpr"] == 1.0
-    pr = evaluate.pr_points(Y, proba)
+    pr = plots.pr_points(Y, proba)
     assert all(set(p) == {"recall", "precision"} for p in pr)
 
 
@@ -52,7 +52,7 @@ def test_importance_ranks_the_informative_column() -> None:
     X = pd.DataFrame({"signal": rng.normal(size=400), "noise": rng.normal(size=400)})
     y = (X["signal"] > 0).astype(int).to_numpy()
     model = LogisticRegression().fit(X, y)
-    rows = evaluate.importance(model, X, y, repeats=3, seed=0)
+    rows = plots.importance(model, X, y, repeats=3, seed=0)
     assert [r["feature"] for r in rows] == ["signal", "noise"]
     assert rows[0]["importance"] > 0.3 > abs(rows[1]["importance"])
 
@@ -76,7 +76,7 @@ def _sklearn(model, X: pd.DataFrame, y: np.ndarray):
 
 def _rows(X: pd.DataFrame, means: np.ndarray, stds: np.ndarray) -> list[dict]:
     rows = [
-        {"feature": c, "importance": evaluate._r(m), "std": evaluate._r(s)}
+        {"feature": c, "importance": plots.rounded(m), "std": plots.rounded(s)}
         for c, m, s in zip(X.columns, means, stds, strict=True)
     ]
     return sorted(rows, key=lambda r: (-r["importance"], r["feature"]))
@@ -84,12 +84,12 @@ def _rows(X: pd.DataFrame, means: np.ndarray, stds: np.ndarray) -> list[dict]:
 
 def _assert_same_as_sklearn(model, X: pd.DataFrame, y: np.ndarray) -> None:
     expected = _sklearn(model, X, y)
-    found = evaluate.encoded_importance(model, X, y, repeats=REPEATS, seed=SEED)
+    found = plots.encoded_importance(model, X, y, repeats=REPEATS, seed=SEED)
     assert found is not None, "the pipeline should take the encoded-block path"
     means, stds = found
     np.testing.assert_allclose(means, expected.importances_mean, rtol=0, atol=1e-12)
     np.testing.assert_allclose(stds, expected.importances_std, rtol=0, atol=1e-12)
-    assert evaluate.importance(model, X, y, repeats=REPEATS, seed=SEED) == _rows(
+    assert plots.importance(model, X, y, repeats=REPEATS, seed=SEED) == _rows(
         X, expected.importances_mean, expected.importances_std
     )
 
@@ -100,7 +100,7 @@ def test_encoded_importance_equals_sklearn_on_the_pipeline(estimator: str) -> No
     model = fitted(estimator)
     _assert_same_as_sklearn(model, X, y)
     # Not vacuous: most columns move the AUC.
-    means, _ = evaluate.encoded_importance(model, X, y, repeats=REPEATS, seed=SEED)
+    means, _ = plots.encoded_importance(model, X, y, repeats=REPEATS, seed=SEED)
     assert np.count_nonzero(means) > len(X.columns) // 2
 
 
@@ -109,7 +109,7 @@ def test_encoded_importance_follows_columns_by_name() -> None:
     # Reordered, plus a column the pipeline drops: its importance is exactly zero.
     X = X[X.columns[::-1]].assign(unused=np.arange(len(X)))
     _assert_same_as_sklearn(fitted(), X, y)
-    rows = evaluate.importance(fitted(), X, y, repeats=REPEATS, seed=SEED)
+    rows = plots.importance(fitted(), X, y, repeats=REPEATS, seed=SEED)
     assert {"feature": "unused", "importance": 0.0, "std": 0.0} in rows
 
 
@@ -127,7 +127,7 @@ def test_encoded_importance_equals_sklearn_on_sparse_encoding() -> None:
 def test_encoded_blocks_cover_each_encoded_column_once() -> None:
     X, _ = _test_rows()
     features = fitted()[0]
-    blocks = evaluate.encoded_blocks(features, list(X.columns))
+    blocks = plots.encoded_blocks(features, list(X.columns))
     assert blocks is not None
     width = features.transform(X.iloc[:5]).shape[1]
     assert sorted(np.concatenate(blocks).tolist()) == list(range(width))
@@ -140,7 +140,7 @@ def test_encoded_blocks_cover_each_encoded_column_once() -> None:
 
 def test_permutation_seed_is_the_one_sklearn_draws() -> None:
     expected = np.random.RandomState(SEED).randint(np.iinfo(np.int32).max + 1)
-    assert evaluate.permutation_seed(SEED) == expected
+    assert plots.permutation_seed(SEED) == expected
 
 
 def test_bare_estimator_falls_back_to_sklearn() -> None:
@@ -148,9 +148,9 @@ def test_bare_estimator_falls_back_to_sklearn() -> None:
     X = pd.DataFrame({"a": rng.normal(size=300), "b": rng.normal(size=300)})
     y = (X["a"] + 0.5 * X["b"] + rng.normal(size=300) > 0).astype(int).to_numpy()
     model = LogisticRegression().fit(X, y)
-    assert evaluate.encoded_importance(model, X, y, repeats=REPEATS, seed=SEED) is None
+    assert plots.encoded_importance(model, X, y, repeats=REPEATS, seed=SEED) is None
     expected = _sklearn(model, X, y)
-    assert evaluate.importance(model, X, y, repeats=REPEATS, seed=SEED) == _rows(
+    assert plots.importance(model, X, y, repeats=REPEATS, seed=SEED) == _rows(
         X, expected.importances_mean, expected.importances_std
     )
 
@@ -162,9 +162,9 @@ def test_column_mixing_transformer_falls_back_to_sklearn() -> None:
     features = ColumnTransformer([("mixed", PCA(n_components=2), ["a", "b", "c"])])
     model = Pipeline([("features", features), ("model", LogisticRegression())])
     model.fit(X, y)
-    assert evaluate.encoded_importance(model, X, y, repeats=REPEATS, seed=SEED) is None
+    assert plots.encoded_importance(model, X, y, repeats=REPEATS, seed=SEED) is None
     expected = _sklearn(model, X, y)
-    assert evaluate.importance(model, X, y, repeats=REPEATS, seed=SEED) == _rows(
+    assert plots.importance(model, X, y, repeats=REPEATS, seed=SEED) == _rows(
         X, expected.importances_mean, expected.importances_std
     )
 
@@ -172,4 +172,4 @@ def test_column_mixing_transformer_falls_back_to_sklearn() -> None:
 def test_importance_needs_a_repeat() -> None:
     X = pd.DataFrame({"a": [0.0, 1.0, 2.0, 3.0]})
     with pytest.raises(ValueError, match="repeats"):
-        evaluate.importance(None, X, Y, repeats=0, seed=SEED)
+        plots.importance(None, X, Y, repeats=0, seed=SEED)

@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 
 from churn import contract
-from churn.data import ingest
+from churn.data import batches, cleaning, ingest
+from conftest import SOURCE
 
 
 def test_bundled_data_gets_contract_dtypes(table: pd.DataFrame) -> None:
@@ -38,15 +39,17 @@ def _rewrite(path: Path, edit) -> Path:
         (lambda t: t.replace(",", ";"), "comma-separated", "comma-separated", None),
         (lambda t: t.replace(",", "\t"), "tab separated", "comma-separated", None),
         (
+            # A name gone from the header alone: every row has a field too many.
             lambda t: t.replace("customer_id,churn,", "customer_id,"),
-            "missing column",
-            "exact column set",
-            "churn",
+            "line 2: 21 fields where the header has 20",
+            "same number of fields as the header",
+            None,
         ),
         (
+            # A name added to the header alone: no row has a field for it.
             lambda t: t.replace(",total_charges\n", ",total_charges,x\n"),
-            "unexpected",
-            "exact column set",
+            "line 2, column 'x': 21 fields where the header has 22",
+            "same number of fields as the header",
             "x",
         ),
         (
@@ -57,7 +60,7 @@ def _rewrite(path: Path, edit) -> Path:
         ),
         (
             lambda t: t.replace(",29.85,29.85", ",29.85,abc"),
-            "'total_charges' must be",
+            "line 2: column 'total_charges' must be",
             "numeric",
             "total_charges",
         ),
@@ -69,14 +72,14 @@ def _rewrite(path: Path, edit) -> Path:
         ),
         (
             lambda t: t + t.splitlines()[1] + "\n",
-            "copy earlier rows",
+            "line 7045: each row once",
             "no duplicated rows",
             "(all columns)",
         ),
         (
             lambda t: t.replace("\n3,Yes,", "\n3,Yes,,", 1),
-            "well-formed",
-            "well-formed CSV",
+            "line 4: 22 fields where the header has 21",
+            "same number of fields as the header",
             None,
         ),
     ],
@@ -85,8 +88,8 @@ def _rewrite(path: Path, edit) -> Path:
         "header-only",
         "semicolons",
         "tabs",
-        "missing-column",
-        "extra-column",
+        "header-lacks-a-name",
+        "header-has-a-name-too-many",
         "columns-out-of-order",
         "text-in-number",
         "fraction-in-integer",
@@ -113,7 +116,18 @@ def test_numeric_error_quotes_the_offending_values(csv_copy: Path) -> None:
         ingest.read_batch(csv_copy)
     assert (err.value.column, err.value.count) == ("monthly_charges", count)
     assert err.value.examples == ("n/a",) * ingest.EXAMPLES
-    assert f"{count} value(s) are not, e.g. 'n/a'" in str(err.value)
+    assert f"{count} value(s) do not, e.g. 'n/a'" in str(err.value)
+    assert err.value.line == 2 + csv_copy.read_text().splitlines()[1:].index(
+        next(line for line in csv_copy.read_text().splitlines() if "n/a" in line)
+    )
+
+
+def test_missing_column_is_named(csv_copy: Path) -> None:
+    frame = pd.read_csv(csv_copy, dtype=str, keep_default_na=False)
+    frame.drop(columns="churn").to_csv(csv_copy, index=False)
+    with pytest.raises(ingest.IngestError, match="line 1: missing column") as err:
+        ingest.read_batch(csv_copy)
+    assert (err.value.rule, err.value.column) == ("exact column set", "churn")
 
 
 def test_missing_file(tmp_path: Path) -> None:
@@ -145,3 +159,52 @@ def test_entry_point_fails_without_writing(tmp_path: Path) -> None:
     out = tmp_path / "raw.parquet"
     assert ingest.main(["--source", str(tmp_path / "nope.csv"), "--out", str(out)]) == 1
     assert not out.exists()
+
+
+def test_each_row_gets_the_month_it_arrived_in(table: pd.DataFrame) -> None:
+    upstream = ingest.read_csv_text(SOURCE)[contract.ID]
+    # Rows in any order, a subset of the upstream: the month is the batches rule's.
+    rows = table.sample(frac=0.3, random_state=0)
+    tagged = ingest.with_month(rows, upstream, months=7, source="t.csv")
+    expected = batches.assign_months(upstream, 7).set_axis(upstream.astype(int))
+    assert list(tagged.columns) == [*contract.names(), contract.MONTH]
+    assert tagged[contract.MONTH].dtype == "Int64"
+    assert tagged[contract.MONTH].tolist() == expected[rows[contract.ID]].tolist()
+
+
+def test_a_customer_the_upstream_lacks_has_no_month(table: pd.DataFrame) -> None:
+    upstream = ingest.read_csv_text(SOURCE)[contract.ID]
+    stranger = table.head(3).assign(**{contract.ID: pd.array([1, 2, 99999], "Int64")})
+    with pytest.raises(ingest.IngestError, match="99999") as err:
+        ingest.with_month(stranger, upstream, months=7, source="t.csv")
+    assert err.value.column == contract.ID
+
+
+def test_month_is_neither_a_feature_nor_a_request_field(table: pd.DataFrame) -> None:
+    from churn.delivery import schema
+
+    assert contract.MONTH not in contract.feature_names()
+    assert contract.MONTH not in contract.names()
+    request = schema.build_request_model(10)
+    customer = (
+        cleaning.clean(table.head(1))[contract.feature_names()]
+        .astype(object)
+        .iloc[0]
+        .to_dict()
+    )
+    customer = {
+        k: (int(v) if contract.column(k).kind in ("flag", "integer") else v)
+        for k, v in customer.items()
+    }
+    request.model_validate({"customers": [customer]})
+    with pytest.raises(ValueError, match="month"):
+        request.model_validate({"customers": [customer | {contract.MONTH: 1}]})
+    check = schema.ColumnCheck(10)
+    assert check.columns({"customers": [customer | {contract.MONTH: 1}]}) is None
+
+
+def test_entry_point_writes_the_month_column(csv_copy: Path, tmp_path: Path) -> None:
+    out = tmp_path / "raw.parquet"
+    assert ingest.main(["--source", str(csv_copy), "--out", str(out)]) == 0
+    months = pd.read_parquet(out)[contract.MONTH]
+    assert sorted(months.unique()) == list(range(1, 8))

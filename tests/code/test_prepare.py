@@ -46,3 +46,10 @@ def test_a_customer_keeps_its_side_as_months_arrive(table: pd.DataFrame) -> None
 def test_split_rejects_bad_test_size(tiny: pd.DataFrame) -> None:
     with pytest.raises(ValueError, match="test_size"):
         prepare.split(prepare.clean(tiny), test_size=1.5, seed=0)
+
+
+def test_clean_passes_the_month_through(tiny: pd.DataFrame) -> None:
+    tagged = tiny.assign(**{contract.MONTH: pd.array([1, 1, 2, 2, 3, 3], "Int64")})
+    out = prepare.clean(tagged)
+    assert out[contract.MONTH].equals(tagged[contract.MONTH])
+    assert contract.MONTH not in contract.feature_names()

@@ -57,6 +57,19 @@ def _reshuffled(t: pd.DataFrame) -> bytes:
     return _csv(t[names])
 
 
+def _lines(t: pd.DataFrame, number: int, edit: Callable[[str], str]) -> bytes:
+    """The batch as CSV text with line `number` (1 is the header) edited."""
+    lines = _csv(t).decode().split("\n")
+    lines[number - 1] = edit(lines[number - 1])
+    return "\n".join(lines).encode()
+
+
+def _after_field(line: str, index: int, text: str) -> str:
+    fields = line.split(",")
+    fields[index] += text
+    return ",".join(fields)
+
+
 def _shared_id(t: pd.DataFrame) -> bytes:
     # Different customers under one key: no row is an exact copy of another.
     return _set(t, [11, 12], "customer_id", t.loc[10, "customer_id"])
@@ -106,12 +119,38 @@ CASES: dict[str, Case] = {
             .encode("latin-1")
         ),
         "ingest: UTF-8 encoding",
-        "(file)",
+        "payment_method",
     ),
     "utf-16": Case(
         lambda t: t.to_csv(index=False).encode("utf-16"),
         "ingest: UTF-8 encoding",
         "(file)",
+    ),
+    # Rows that do not fit the header, found before pandas guesses around them.
+    "row-with-a-field-too-many": Case(
+        lambda t: _lines(t, 40, lambda line: line + ",extra"),
+        "ingest: same number of fields as the header",
+        "(file)",
+    ),
+    "row-with-fields-missing": Case(
+        lambda t: _lines(t, 40, lambda line: line.rsplit(",", 2)[0]),
+        "ingest: same number of fields as the header",
+        "monthly_charges",
+    ),
+    "unterminated-quote": Case(
+        lambda t: _lines(t, 40, lambda line: line.replace(",", ',"', 1)),
+        "ingest: balanced quotes",
+        "churn",
+    ),
+    "nul-bytes": Case(
+        lambda t: _lines(t, 40, lambda line: _after_field(line, 2, "\x00")),
+        "ingest: no NUL bytes",
+        "female",
+    ),
+    "duplicate-header-names": Case(
+        lambda t: _csv(t).replace(b",senior_citizen,", b",female,", 1),
+        "ingest: unique column names",
+        "female",
     ),
     "duplicated-rows": Case(
         lambda t: _csv(pd.concat([t, t.head(3)])),
@@ -267,6 +306,9 @@ def test_bad_batch_is_rejected_and_changes_nothing(name: str, outcomes: dict) ->
     assert "Traceback" not in log
     assert re.search(rf"^\d+\s+{re.escape(case.expectation)}\s+", log, re.M), log
     assert case.column in log
+    if case.make is not None and case.expectation.startswith("ingest"):
+        # A file that cannot be read says where: the file, and its line.
+        assert re.search(r"\.csv, line \d+", log), log
     if case.expectation.startswith("ingest"):
         assert seen["ingest_exit"] == 1 and not seen["ingest_wrote"]
         assert "Traceback" not in seen["ingest_log"]
@@ -282,14 +324,33 @@ def _fingerprint(repo: Path) -> dict[str, str]:
     return {n: hashlib.sha256((repo / n).read_bytes()).hexdigest() for n in names}
 
 
+#: Upstream files `dvc repro` must stop in `validate`, and what it must say.
+UNREADABLE = {
+    # Read by `batches`, refused by ingest's typing inside validation.
+    "text-in-number": ["ingest: numeric", "'total_charges' must be numeric"],
+    # Refused by `batches` itself, before validation starts.
+    "row-with-fields-missing": [
+        "telco_churn.csv, line 40, column 'monthly_charges': 19 fields where the "
+        "header has 21",
+    ],
+    "unterminated-quote": [
+        "telco_churn.csv, line 40, column 'churn': malformed quoting",
+    ],
+    "duplicate-header-names": [
+        "telco_churn.csv, line 1, column 'female': column 'female' is named 2 times",
+    ],
+}
+
+
+@pytest.mark.parametrize("name", UNREADABLE)
 def test_dvc_repro_stops_an_unreadable_batch(
-    trained: Path, corpus: dict[str, Path]
+    name: str, trained: Path, corpus: dict[str, Path]
 ) -> None:
     source = trained / "data" / "external" / "telco_churn.csv"
     before = _fingerprint(trained)
     # Clean, or dvc.lock alone where this CPU trained other model bytes.
     status = run(["git", "status", "--porcelain"], trained).stdout
-    shutil.copyfile(corpus["text-in-number"], source)
+    shutil.copyfile(corpus[name], source)
     try:
         proc = run(["dvc", "repro"], trained, check=False)
     finally:
@@ -297,7 +358,9 @@ def test_dvc_repro_stops_an_unreadable_batch(
     output = proc.stdout + proc.stderr
     assert proc.returncode != 0
     assert re.findall(r"Running stage '([^']+)'", proc.stdout) == ["validate"]
-    assert "ingest: numeric" in output and "'total_charges' must be numeric" in output
+    for words in UNREADABLE[name]:
+        assert words in output, output
+    assert "Traceback" not in output
     assert _fingerprint(trained) == before
     assert run(["git", "status", "--porcelain"], trained).stdout == status
 

@@ -8,9 +8,9 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MinMaxScaler, OneHotEncoder
 
 from churn import contract
+from churn.data import cleaning
 from churn.delivery import schema, scorer
 from churn.delivery.samples import request_rows
-from churn.pipeline import prepare
 from delivery_helpers import bundled, fitted, reference_proba
 
 TOLERANCE = 1e-9
@@ -48,7 +48,7 @@ def test_encoding_equals_the_column_transformer(rows: list[dict]) -> None:
     model = fitted()
     encoded = scorer.Scorer(model).encode(rows[:200])
 
-    table = prepare.clean(bundled().iloc[:200])[contract.feature_names()]
+    table = cleaning.clean(bundled().iloc[:200])[contract.feature_names()]
     expected = model.named_steps["features"].transform(table)
     np.testing.assert_allclose(encoded, expected, rtol=0, atol=1e-12)
 
@@ -72,7 +72,7 @@ def test_unsupported_pipeline_falls_back_to_sklearn(rows: list[dict]) -> None:
     )
     model = Pipeline([("features", features), ("model", LogisticRegression())])
 
-    table = prepare.clean(bundled().head(500))
+    table = cleaning.clean(bundled().head(500))
     model.fit(table[contract.feature_names()], table[contract.TARGET])
     with pytest.raises(scorer.NotCompilable, match="MinMaxScaler"):
         scorer.Scorer(model)

@@ -15,8 +15,10 @@ The upstream data has no dates, so time is simulated by a fixed rule:
   find. They are labelled here and in `params.yaml`, and once started they persist,
   as a price rise would. Everything else is the upstream data unchanged.
 
-Writes `data/batches/latest.csv` (the newest month alone, for validation and drift)
-and `data/batches/all.csv` (every included month: the table the model learns from).
+Writes `data/batches/latest.csv` (the newest month alone, validated on its own) and
+`data/batches/all.csv` (every included month: the table the model learns from),
+both with the upstream's columns alone. `ingest` tags each row with its month by
+the same rule (`month_of`).
 """
 
 from __future__ import annotations
@@ -32,9 +34,32 @@ import numpy as np
 import pandas as pd
 
 from churn import config, contract, split
-from churn.data import ingest
+from churn.data import csvfile
 
 log = logging.getLogger(__name__)
+
+
+def arrival_order(ids: pd.Series, source: str = "<upstream>") -> np.ndarray:
+    """Customer ids as whole numbers, the key of the arrival order.
+
+    Raises `IngestError` naming the line of the first id that is blank or not a
+    whole number: without one, the row has no place in the months.
+    """
+    numeric = pd.to_numeric(ids, errors="coerce")
+    bad = numeric.isna() | (numeric % 1 != 0)
+    if bad.any():
+        first = int(np.flatnonzero(bad.to_numpy())[0])
+        raise csvfile.IngestError(
+            f"{csvfile.where(source, first + 2, contract.ID)}: {ids.iloc[first]!r} "
+            f"is not a whole number ({int(bad.sum())} such row(s)); months follow "
+            f"{contract.ID} order, so every row needs a numeric id",
+            rule=f"whole-number {contract.ID}",
+            column=contract.ID,
+            count=int(bad.sum()),
+            examples=tuple(ids[bad].head(5).tolist()),
+            line=first + 2,
+        )
+    return numeric.to_numpy("float64")
 
 
 def assign_months(ids: pd.Series, months: int) -> pd.Series:
@@ -43,12 +68,29 @@ def assign_months(ids: pd.Series, months: int) -> pd.Series:
         raise ValueError(f"months must be at least 1, got {months}")
     if months > len(ids):
         raise ValueError(f"cannot cut {len(ids)} rows into {months} months")
-    numeric = pd.to_numeric(ids, errors="raise")
-    order = np.argsort(numeric.to_numpy(), kind="stable")
+    order = np.argsort(arrival_order(ids), kind="stable")
     month = np.empty(len(ids), dtype="int64")
     for number, block in enumerate(np.array_split(order, months), start=1):
         month[block] = number
     return pd.Series(month, index=ids.index, name="month")
+
+
+def month_of(ids: pd.Series, upstream_ids: pd.Series, *, months: int) -> pd.Series:
+    """The month each of `ids` arrived in, by `assign_months` over the upstream's ids.
+
+    Raises `KeyError` naming the ids that the upstream does not hold.
+    """
+    keys = pd.Index(arrival_order(upstream_ids).astype("int64"))
+    arrived = assign_months(upstream_ids, months).to_numpy()
+    first = ~keys.duplicated()
+    keys, arrived = keys[first], arrived[first]
+    at = keys.get_indexer(pd.to_numeric(ids, errors="coerce"))
+    if (at < 0).any():
+        raise KeyError(
+            f"{int((at < 0).sum())} {contract.ID}(s) not in the upstream data, "
+            f"e.g. {ids[at < 0].head(5).tolist()}"
+        )
+    return pd.Series(arrived[at], index=ids.index, name=contract.MONTH, dtype="Int64")
 
 
 def _money(values: pd.Series) -> pd.Series:
@@ -64,8 +106,10 @@ def fibre_price_rise(rows: pd.DataFrame) -> pd.DataFrame:
     """
     out = rows.copy()
     fibre = out["internet_service"].eq("Fiber optic")
-    charges = pd.to_numeric(out.loc[fibre, "monthly_charges"])
-    out.loc[fibre, "monthly_charges"] = _money(charges * 1.25)
+    charges = pd.to_numeric(out["monthly_charges"], errors="coerce")
+    # A value that is no number stays as it is, for validation to report it.
+    rise = fibre & charges.notna()
+    out.loc[rise, "monthly_charges"] = _money(charges[rise] * 1.25)
     return out
 
 
@@ -109,7 +153,7 @@ def select(
     if unknown:
         raise ValueError(f"unknown shift(s) {unknown}; choose from {sorted(SHIFTS)}")
     month = assign_months(raw[contract.ID], months)
-    order = np.argsort(pd.to_numeric(raw[contract.ID]).to_numpy(), kind="stable")
+    order = np.argsort(arrival_order(raw[contract.ID]), kind="stable")
     table = raw.assign(month=month).iloc[order]
     table = table[table["month"] <= through_month]
     parts = []
@@ -172,15 +216,17 @@ def main(argv: list[str] | None = None) -> int:
     params = _params()
     source = config.resolve(params["source"])
     try:
-        raw = ingest.read_csv_text(source)
-        ingest.check_columns(raw, str(source))
+        raw = csvfile.read_csv_text(source)
+        csvfile.check_columns(raw, str(source))
+        csvfile.require_rows(raw, str(source))
+        arrival_order(raw[contract.ID], str(source))
         latest, included = select(
             raw,
             months=params["months"],
             through_month=params["through_month"],
             shifts=params.get("shifts") or {},
         )
-    except (ingest.IngestError, ValueError) as exc:
+    except (csvfile.IngestError, ValueError) as exc:
         log.error("%s", exc)
         return 1
     write_csv(latest, config.LATEST_BATCH)

@@ -2,7 +2,9 @@
 
 The reader is strict about shape (file, encoding, delimiter, columns, numbers) and
 leaves the rules about content (ranges, categories, keys, balance) to `validate`.
-Every problem is raised as an `IngestError` that names the file and what to fix.
+Every problem is raised as an `IngestError` that names the file, the line, the
+column where one is known, and the rule (`churn.data.csvfile`). The table it writes
+carries each row's arrival `month` besides the contract's columns.
 """
 
 from __future__ import annotations
@@ -14,6 +16,14 @@ from pathlib import Path
 import pandas as pd
 
 from churn import config, contract
+from churn.data import batches
+from churn.data.csvfile import (
+    IngestError,
+    check_columns,
+    read_csv_text,
+    require_rows,
+    where,
+)
 
 log = logging.getLogger(__name__)
 
@@ -21,89 +31,27 @@ log = logging.getLogger(__name__)
 EXAMPLES = 5
 
 
-class IngestError(ValueError):
-    """A batch that cannot be read into the contract's schema.
-
-    Besides the message, it names the `rule` that was broken, the `column` it
-    concerns (None for the whole file) and a few offending `examples`, so that
-    `validate` can report it like any failed expectation.
-    """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        rule: str,
-        column: str | None = None,
-        count: int | None = None,
-        examples: tuple = (),
-    ) -> None:
-        super().__init__(message)
-        self.rule = rule
-        self.column = column
-        self.count = count
-        self.examples = examples
-
-
 def _examples(values: pd.Series) -> str:
     return ", ".join(repr(v) for v in values.head(EXAMPLES).tolist())
 
 
-def read_csv_text(path: Path) -> pd.DataFrame:
-    """Read `path` as a table of strings, turning pandas' errors into `IngestError`."""
-    if not path.is_file():
-        raise IngestError(f"{path}: file not found", rule="file exists")
-    if path.stat().st_size == 0:
-        raise IngestError(f"{path}: the file is empty (0 bytes)", rule="not empty")
-    try:
-        # utf-8-sig accepts the byte-order mark that spreadsheet exports add.
-        return pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        bad = exc.object[exc.start : exc.start + 1]
-        raise IngestError(
-            f"{path}: not UTF-8 text (byte {bad!r} at offset {exc.start}); "
-            "re-save the file as UTF-8",
-            rule="UTF-8 encoding",
-            examples=(repr(bad),),
-        ) from None
-    except pd.errors.ParserError as exc:
-        raise IngestError(
-            f"{path}: not a well-formed CSV file: {exc}", rule="well-formed CSV"
-        ) from None
+def _refuse(
+    values: pd.Series, bad: pd.Series, source: str, *, column: str, rule: str, what: str
+) -> IngestError:
+    """The error for the `bad` rows of `values`, placed at the first one's line.
 
-
-def check_columns(raw: pd.DataFrame, source: str) -> None:
-    """Raise unless `raw` has exactly the contract's columns, in order."""
-    expected = contract.names()
-    actual = [str(c) for c in raw.columns]
-    if actual == expected:
-        return
-    if len(actual) == 1 and any(sep in actual[0] for sep in ";\t|"):
-        raise IngestError(
-            f"{source}: found one column {actual[0][:60]!r}...; the file does not look "
-            "comma-separated (is it ';' or tab separated?)",
-            rule="comma-separated",
-            examples=(actual[0][:60],),
-        )
-    missing = [c for c in expected if c not in actual]
-    extra = [c for c in actual if c not in expected]
-    if missing or extra:
-        parts = []
-        if missing:
-            parts.append(f"missing column(s) {missing}")
-        if extra:
-            parts.append(f"unexpected column(s) {extra}")
-        raise IngestError(
-            f"{source}: {'; '.join(parts)}",
-            rule="exact column set",
-            column=", ".join(missing + extra),
-            count=len(missing + extra),
-            examples=tuple(missing + extra),
-        )
-    raise IngestError(
-        f"{source}: columns are out of order; expected {expected}",
-        rule="column order",
-        examples=tuple(actual),
+    Data row `i` (0-based) is line `i + 2` of the file, below the header.
+    """
+    line = int(bad.to_numpy().nonzero()[0][0]) + 2
+    count = int(bad.sum())
+    return IngestError(
+        f"{where(source, line)}: {what}; {count} value(s) do not, "
+        f"e.g. {_examples(values[bad])}",
+        rule=rule,
+        column=column,
+        count=count,
+        examples=tuple(values[bad].head(EXAMPLES).tolist()),
+        line=line,
     )
 
 
@@ -114,10 +62,7 @@ def to_typed(raw: pd.DataFrame, source: str = "<batch>") -> pd.DataFrame:
     missing values; whether a column may be missing is `validate`'s rule.
     """
     check_columns(raw, source)
-    if raw.empty:
-        raise IngestError(
-            f"{source}: the file has a header but no rows", rule="has rows"
-        )
+    require_rows(raw, source)
     out: dict[str, pd.Series] = {}
     for col in contract.COLUMNS:
         text = raw[col.name].str.strip()
@@ -128,27 +73,24 @@ def to_typed(raw: pd.DataFrame, source: str = "<batch>") -> pd.DataFrame:
         number = pd.to_numeric(text.mask(blank), errors="coerce")
         bad = number.isna() & ~blank
         if bad.any():
-            raise IngestError(
-                f"{source}: column {col.name!r} must be numeric; {int(bad.sum())} "
-                f"value(s) are not, e.g. {_examples(raw.loc[bad, col.name])}",
-                rule="numeric",
+            raise _refuse(
+                raw[col.name],
+                bad,
+                source,
                 column=col.name,
-                count=int(bad.sum()),
-                examples=tuple(raw.loc[bad, col.name].head(EXAMPLES).tolist()),
+                rule="numeric",
+                what=f"column {col.name!r} must be numeric",
             )
         if col.dtype == "Int64":
             fractional = number.notna() & (number % 1 != 0)
             if fractional.any():
-                raise IngestError(
-                    f"{source}: column {col.name!r} must hold whole numbers; "
-                    f"{int(fractional.sum())} value(s) do not, "
-                    f"e.g. {_examples(raw.loc[fractional, col.name])}",
-                    rule="whole numbers",
+                raise _refuse(
+                    raw[col.name],
+                    fractional,
+                    source,
                     column=col.name,
-                    count=int(fractional.sum()),
-                    examples=tuple(
-                        raw.loc[fractional, col.name].head(EXAMPLES).tolist()
-                    ),
+                    rule="whole numbers",
+                    what=f"column {col.name!r} must hold whole numbers",
                 )
             out[col.name] = number.astype("Int64")
         else:
@@ -156,13 +98,14 @@ def to_typed(raw: pd.DataFrame, source: str = "<batch>") -> pd.DataFrame:
     table = pd.DataFrame(out)
     duplicated = table.duplicated(keep="first")
     if duplicated.any():
-        raise IngestError(
-            f"{source}: {int(duplicated.sum())} row(s) copy earlier rows exactly, "
-            f"e.g. {contract.ID} {_examples(table.loc[duplicated, contract.ID])}",
-            rule="no duplicated rows",
+        raise _refuse(
+            table[contract.ID],
+            duplicated,
+            source,
             column="(all columns)",
-            count=int(duplicated.sum()),
-            examples=tuple(table.loc[duplicated, contract.ID].head(EXAMPLES).tolist()),
+            rule="no duplicated rows",
+            what=f"each row once: a row must not copy an earlier one ({contract.ID} "
+            "shown)",
         )
     return table
 
@@ -174,6 +117,26 @@ def read_batch(path: Path) -> pd.DataFrame:
     return table
 
 
+def with_month(
+    table: pd.DataFrame, upstream_ids: pd.Series, *, months: int, source: str
+) -> pd.DataFrame:
+    """`table` with a last column, `month`: when each customer arrived.
+
+    The month comes from `churn.data.batches.month_of`, the rule that cut the
+    months, applied to the upstream's ids. It is not a feature: the model, the
+    request schema and the GX suite never see it.
+    """
+    try:
+        month = batches.month_of(table[contract.ID], upstream_ids, months=months)
+    except KeyError as exc:
+        raise IngestError(
+            f"{source}: {exc.args[0]}; a batch holds upstream customers only",
+            rule="customers of the upstream data",
+            column=contract.ID,
+        ) from None
+    return table.assign(**{contract.MONTH: month})
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: read the source named in `params.yaml`, write Parquet."""
     parser = argparse.ArgumentParser(prog="churn ingest", description=__doc__)
@@ -181,9 +144,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=config.RAW_DATA)
     args = parser.parse_args(argv)
     config.setup_logging()
-    source = args.source or config.resolve(config.load_params()["ingest"]["source"])
+    params = config.load_params()
+    source = args.source or config.resolve(params["ingest"]["source"])
+    upstream = config.resolve(params["batches"]["source"])
     try:
-        table = read_batch(source)
+        table = with_month(
+            read_batch(source),
+            read_csv_text(upstream)[contract.ID],
+            months=params["batches"]["months"],
+            source=str(source),
+        )
     except IngestError as exc:
         log.error("%s", exc)
         return 1

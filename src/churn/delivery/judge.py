@@ -16,7 +16,7 @@ import pandas as pd
 
 from churn import contract, stats
 from churn.delivery import logwindow, reference
-from churn.pipeline import evaluate, profile
+from churn.pipeline import plots, profile
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ def realised(
     value, low, high = stats.bootstrap_interval(
         y, score, metric=reference.METRIC, resamples=int(test["resamples"]), seed=seed
     )
-    points = evaluate.calibration_points(y, score, bins=CALIBRATION_BINS)
+    points = plots.calibration_points(y, score, bins=CALIBRATION_BINS)
     gap = np.mean([abs(p["observed"] - p["predicted"]) for p in points])
     return {
         "rows": len(joined),

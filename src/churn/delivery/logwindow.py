@@ -5,7 +5,7 @@ The window is every line of `predictions-*.jsonl` (oldest file first) at or afte
 complete record (cut short by a crash or a full disk, or edited by hand) is
 skipped and counted, never fatal; so is a customer whose values the data contract
 does not allow. Features come back as the pipeline trains on them
-(`churn.pipeline.prepare.clean`): numbers and flags as floats, a not-yet-billed
+(`churn.data.cleaning.clean`): numbers and flags as floats, a not-yet-billed
 customer's blank `total_charges` as 0.
 
 Scored customers are collected column by column and turned into a table every
@@ -145,7 +145,7 @@ class _Collector:
                 out[name] = _numbers(cols[name])
         out[SCORE] = _numbers(cols[SCORE])
         table = pd.DataFrame(out)
-        # As prepare.clean has it: not yet billed means lifetime charges of 0.
+        # As cleaning.clean has it: not yet billed means lifetime charges of 0.
         unbilled = table["total_charges"].isna() & table["tenure"].eq(0)
         table.loc[unbilled, "total_charges"] = 0.0
         valid = table.drop(columns=[contract.ID]).notna().all(axis=1)

@@ -21,9 +21,8 @@ from pydantic import TypeAdapter, ValidationError
 from sklearn.pipeline import Pipeline
 
 from churn import config, contract, model_io
-from churn.data import ingest
+from churn.data import cleaning, ingest
 from churn.delivery import package, samples, schema
-from churn.pipeline import prepare
 
 log = logging.getLogger(__name__)
 
@@ -71,12 +70,12 @@ def check_rows(table: pd.DataFrame, source: str) -> None:
 def score(model: Pipeline, table: pd.DataFrame, *, labelled: bool) -> pd.DataFrame:
     """`table` with a `churn_probability` column from `model`, same rows and order.
 
-    Features go through `prepare.clean`, exactly as in training. `clean` also encodes
-    the label, which scoring never reads, so it gets a placeholder label rather than
-    blanks it would refuse.
+    Features go through `churn.data.cleaning.clean`, exactly as in training.
+    `clean` also encodes the label, which scoring never reads, so it gets a
+    placeholder label rather than blanks it would refuse.
     """
     placeholder = table.assign(**{contract.TARGET: contract.YES_NO[0]})
-    features = prepare.clean(placeholder)[contract.feature_names()]
+    features = cleaning.clean(placeholder)[contract.feature_names()]
     out = table if labelled else table.drop(columns=[contract.TARGET])
     return out.assign(**{OUTPUT_COLUMN: model.predict_proba(features)[:, 1]})
 

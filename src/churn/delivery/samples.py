@@ -15,7 +15,7 @@ import pandas as pd
 from sklearn.pipeline import Pipeline
 
 from churn import contract
-from churn.pipeline import prepare
+from churn.data import cleaning
 
 #: Test-split customers recorded with their probabilities in `examples.json`.
 EXAMPLE_ROWS = 5
@@ -32,11 +32,12 @@ def pick_examples(raw: pd.DataFrame, test_ids: pd.Series, rows: int) -> pd.DataF
 def examples(model: Pipeline, customers: pd.DataFrame) -> dict[str, Any]:
     """A request for `customers` (as ingested) and the probabilities `model` gives.
 
-    The probabilities come from the pipeline's own path (`prepare.clean`, then the
-    fitted pipeline), so a service that reproduces them serves the same model.
+    The probabilities come from the pipeline's own path (`churn.data.cleaning.clean`,
+    then the fitted pipeline), so a service that reproduces them serves the same
+    model.
     """
     request = request_rows(customers)
-    proba = model.predict_proba(prepare.clean(customers)[contract.feature_names()])
+    proba = model.predict_proba(cleaning.clean(customers)[contract.feature_names()])
     return {
         "request": {"customers": request},
         "churn_probability": proba[:, 1].tolist(),

@@ -100,8 +100,8 @@ def _field(col: contract.Column, *, required: bool = True) -> tuple[Any, Any]:
 
 
 #: The rule behind the contract's nullable `total_charges`: the validation suite
-#: allows a blank only before the first bill (tenure 0), and `prepare.clean` relies
-#: on it.
+#: allows a blank only before the first bill (tenure 0), and
+#: `churn.data.cleaning.clean` relies on it.
 UNBILLED = ("total_charges", "tenure")
 
 

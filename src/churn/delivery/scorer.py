@@ -149,7 +149,7 @@ class Scorer:
                     out[:, block.start + j] = np.array(columns[col], dtype=float)
                 # A blank (None, so NaN by now) is allowed only for a not-yet-billed
                 # customer's total charges (churn.delivery.schema), which
-                # `prepare.clean` sets to 0.
+                # `churn.data.cleaning.clean` sets to 0.
                 np.nan_to_num(out[:, block.start : stop], copy=False, nan=0.0)
                 out[:, block.start : stop] -= block.mean
                 out[:, block.start : stop] /= block.scale

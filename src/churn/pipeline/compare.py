@@ -28,11 +28,28 @@ from churn.pipeline import evaluate, train
 log = logging.getLogger(__name__)
 
 
-def previous_training_rows(
-    train_rows: pd.DataFrame, newest_ids: pd.Series
-) -> pd.DataFrame:
-    """The training rows the previous model saw: all but the newest month's."""
-    return train_rows[~train_rows[contract.ID].isin(newest_ids.astype("int64"))]
+def previous_training_rows(train_rows: pd.DataFrame, *, month: int) -> pd.DataFrame:
+    """The training rows the previous model saw: those of the months before `month`."""
+    earlier = train_rows[contract.MONTH].lt(month).to_numpy(bool, na_value=False)
+    return train_rows[earlier]
+
+
+def rebuild_previous(
+    earlier: pd.DataFrame, *, params: dict[str, Any], seed: int
+) -> Pipeline | None:
+    """The previous model, trained on `earlier`; None when it cannot be trained.
+
+    A first month has no earlier rows, and earlier rows of one class fit nothing.
+    """
+    if earlier.empty or earlier[contract.TARGET].nunique() != 2:
+        return None
+    log.info("rebuilding the previous model on %d earlier rows", len(earlier))
+    return train.train(
+        earlier.drop(columns=[contract.TARGET]),
+        earlier[contract.TARGET],
+        params=params,
+        seed=seed,
+    )
 
 
 def compare(
@@ -66,61 +83,66 @@ def compare(
     return out | {"previous": before, "delta": delta, "verdict": verdict}
 
 
+def report(result: dict[str, Any], *, month: int, tolerance: float) -> dict[str, Any]:
+    """`model_validation.json`: which months each model saw, then `compare`'s result.
+
+    The previous model saw months 1 to `month - 1`, when there is one.
+    """
+    rebuilt = result["previous"] is not None
+    head = {
+        "months": month,
+        "previous_months": month - 1 if rebuilt else None,
+        "test_rows": result["test_rows"],
+        "metric": result["metric"],
+        "tolerance": tolerance,
+        "verdict": result["verdict"],
+    }
+    return head | result
+
+
+def messages(out: dict[str, Any]) -> list[tuple[int, str]]:
+    """The `(log level, message)` lines that sum up a `report`."""
+    metric = out["metric"]
+    lines = [
+        (
+            logging.INFO,
+            f"months 1-{out['months']} vs 1-{out['previous_months']}, {metric} on "
+            f"{out['test_rows']} test rows: {out['verdict']}",
+        )
+    ]
+    if out["verdict"] == "worse":
+        lines.append(
+            (
+                logging.WARNING,
+                f"the model retrained on month {out['months']} is worse than the "
+                f"previous one: {metric} {out['previous'][metric]:.4f} -> "
+                f"{out['current'][metric]:.4f}",
+            )
+        )
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: rebuild the previous model and compare it with the current one."""
     argparse.ArgumentParser(prog="churn compare", description=__doc__).parse_args(argv)
     config.setup_logging()
     params = config.load_params()
     knobs = params["compare"]
-    newest_ids = pd.read_csv(config.LATEST_BATCH, usecols=[contract.ID])[contract.ID]
-    earlier = previous_training_rows(pd.read_parquet(config.TRAIN_DATA), newest_ids)
-    previous = None
-    if earlier[contract.TARGET].nunique() == 2:
-        log.info("rebuilding the previous model on %d earlier rows", len(earlier))
-        previous = train.train(
-            earlier.drop(columns=[contract.TARGET]),
-            earlier[contract.TARGET],
-            params=params["train"],
-            seed=params["seed"],
-        )
-    current = model_io.load(config.MODEL_FILE)
-    out = compare(
-        current,
-        previous,
+    month = params["batches"]["through_month"]
+    earlier = previous_training_rows(pd.read_parquet(config.TRAIN_DATA), month=month)
+    result = compare(
+        model_io.load(config.MODEL_FILE),
+        rebuild_previous(earlier, params=params["train"], seed=params["seed"]),
         pd.read_parquet(config.TEST_DATA),
         threshold=params["evaluate"]["threshold"],
         metric=knobs["metric"],
         tolerance=knobs["tolerance"],
     )
-    month = params["batches"]["through_month"]
-    out = {
-        "months": month,
-        "previous_months": month - 1 if previous is not None else None,
-        "test_rows": out["test_rows"],
-        "metric": out["metric"],
-        "tolerance": knobs["tolerance"],
-        "verdict": out["verdict"],
-        **out,
-    }
+    out = report(result, month=month, tolerance=knobs["tolerance"])
     config.MODEL_VALIDATION.parent.mkdir(parents=True, exist_ok=True)
     config.MODEL_VALIDATION.write_text(json.dumps(out, indent=2) + "\n")
-    log.info(
-        "months 1-%d vs 1-%s, %s on %d test rows: %s",
-        month,
-        out["previous_months"],
-        knobs["metric"],
-        out["test_rows"],
-        out["verdict"],
-    )
-    if out["verdict"] == "worse":
-        log.warning(
-            "the model retrained on month %d is worse than the previous one: "
-            "%s %.4f -> %.4f",
-            month,
-            knobs["metric"],
-            out["previous"][knobs["metric"]],
-            out["current"][knobs["metric"]],
-        )
+    for level, message in messages(out):
+        log.log(level, "%s", message)
     return 0
 
 

@@ -1,10 +1,10 @@
 """Stage `drift`: does the newest month look like the data the model learned from?
 
-The newest month (`data/batches/latest.csv`) is compared, feature by feature, with
-the training reference: the training rows of every earlier month, that is, what the
-model trained before this month saw. The statistics are those of
-`churn.pipeline.profile`, which the monitor of the served model uses too. Each
-feature gets
+The newest month (the ingested rows whose `month` is `batches.through_month`) is
+compared, feature by feature, with the training reference: the training rows of
+every earlier month, that is, what the model trained before this month saw. The
+statistics are those of `churn.pipeline.profile`, which the monitor of the served
+model uses too. Each feature gets
 
 * the population stability index (PSI), for every feature: the current share of
   rows in each bin (numbers: deciles of the reference) or level (categories) against
@@ -27,7 +27,8 @@ from typing import Any
 import pandas as pd
 
 from churn import config, contract, split
-from churn.pipeline import prepare, profile
+from churn.data.cleaning import clean
+from churn.pipeline import profile
 
 log = logging.getLogger(__name__)
 
@@ -67,21 +68,93 @@ def as_metrics(result: dict[str, Any]) -> dict[str, Any]:
     The tests' statistics stay in the plot data, so that `dvc metrics show` keeps
     to two numbers per feature.
     """
-    features = result.pop("features")
-    return result | {
+    features = result["features"]
+    rest = {key: value for key, value in result.items() if key != "features"}
+    return rest | {
         "psi": {name: s["psi"] for name, s in features.items()},
         "p_value": {name: s["p_value"] for name, s in features.items()},
     }
 
 
 def split_reference(
-    table: pd.DataFrame, newest_ids: pd.Series, *, test_size: float, seed: int
+    table: pd.DataFrame, *, month: int, test_size: float, seed: int
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """`(reference, current)`: earlier months' training rows, and the newest month."""
-    newest = table[contract.ID].isin(newest_ids.astype("int64"))
-    earlier = table[~newest]
+    """`(reference, current)`: earlier months' training rows, and month `month`.
+
+    Raises `ValueError` when the table holds no row of `month`.
+    """
+    newest = table[contract.MONTH].eq(month).to_numpy(dtype=bool, na_value=False)
+    if not newest.any():
+        raise ValueError(f"the ingested table holds no row of month {month}")
+    earlier = table[table[contract.MONTH].lt(month).to_numpy(bool, na_value=False)]
     train = ~split.is_test(earlier[contract.ID], test_size=test_size, seed=seed)
     return earlier[train], table[newest]
+
+
+def score_month(
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    *,
+    month: int,
+    knobs: dict[str, Any],
+) -> dict[str, Any]:
+    """Everything the stage reports on month `month`, features' scores included.
+
+    With no reference (the first month) the verdict is "no reference" and there
+    are no scores.
+    """
+    out: dict[str, Any] = {"month": month, "block": knobs["block"]}
+    if reference.empty:
+        return out | {
+            "verdict": "no reference",
+            "drifted": 0,
+            "drifted_features": [],
+            "features": {},
+        }
+    return out | detect(
+        reference,
+        current,
+        psi_threshold=knobs["psi_threshold"],
+        p_value=knobs["p_value"],
+        bins=knobs["bins"],
+    )
+
+
+def _described(name: str, score: dict[str, Any]) -> str:
+    """`feature (PSI 0.457, ks p<1e-06)`: one drifted feature for the log."""
+    p = score["p_value"]
+    shown = f"p={p:.2g}" if p > 0 else f"p<{10**-profile.DIGITS:g}"
+    return f"{name} (PSI {score['psi']:.3f}, {score['test']} {shown})"
+
+
+def outcome(result: dict[str, Any]) -> tuple[int, int, str]:
+    """`(exit code, log level, message)` for a `score_month` result.
+
+    Drift fails the stage only when the result says `block`; otherwise it is a
+    warning and the pipeline goes on.
+    """
+    month, features = result["month"], result["features"]
+    if result["verdict"] == "no reference":
+        first = f"month {month} is the first month: nothing to compare it with"
+        return 0, logging.WARNING, first
+    if result["verdict"] != "drift":
+        return 0, logging.INFO, f"month {month}: no drift in {len(features)} features"
+    detail = ", ".join(
+        _described(name, features[name]) for name in result["drifted_features"]
+    )
+    if result["block"]:
+        blocked = (
+            f"month {month} drifted from the training data in {detail}; "
+            "drift.block is true, so the pipeline stops before training. "
+            f"Inspect {config.FILES.drift}, then set drift.block: false to "
+            "accept the month."
+        )
+        return 1, logging.ERROR, blocked
+    return (
+        0,
+        logging.WARNING,
+        f"month {month} drifted from the training data in {detail}",
+    )
 
 
 def plot_rows(features: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
@@ -95,55 +168,23 @@ def main(argv: list[str] | None = None) -> int:
     argparse.ArgumentParser(prog="churn drift", description=__doc__).parse_args(argv)
     config.setup_logging()
     params = config.load_params()
-    knobs = params["drift"]
-    table = prepare.clean(pd.read_parquet(config.RAW_DATA))
-    newest_ids = pd.read_csv(config.LATEST_BATCH, usecols=[contract.ID])[contract.ID]
-    reference, current = split_reference(
-        table, newest_ids, test_size=params["prepare"]["test_size"], seed=params["seed"]
-    )
     month = params["batches"]["through_month"]
-    out: dict[str, Any] = {"month": month, "block": knobs["block"]}
-    if reference.empty:
-        log.warning("month %d is the first month: nothing to compare it with", month)
-        out |= {"verdict": "no reference", "drifted": 0, "drifted_features": []}
-        out |= {"features": {}}
-    else:
-        out |= detect(
-            reference,
-            current,
-            psi_threshold=knobs["psi_threshold"],
-            p_value=knobs["p_value"],
-            bins=knobs["bins"],
-        )
-    features = out["features"]
-    config.DRIFT_PLOT.parent.mkdir(parents=True, exist_ok=True)
-    config.DRIFT_PLOT.write_text(json.dumps(plot_rows(features), indent=2) + "\n")
-    config.DRIFT_METRICS.parent.mkdir(parents=True, exist_ok=True)
-    config.DRIFT_METRICS.write_text(json.dumps(as_metrics(out), indent=2) + "\n")
-    if out["verdict"] != "drift":
-        log.info("month %d: no drift in %d features", month, len(features))
-        return 0
-    detail = ", ".join(
-        f"{name} (PSI {features[name]['psi']:.3f}, {features[name]['test']} "
-        + (
-            f"p={features[name]['p_value']:.2g})"
-            if features[name]["p_value"] > 0
-            else f"p<{10**-profile.DIGITS:g})"
-        )
-        for name in out["drifted_features"]
+    reference, current = split_reference(
+        clean(pd.read_parquet(config.RAW_DATA)),
+        month=month,
+        test_size=params["prepare"]["test_size"],
+        seed=params["seed"],
     )
-    if knobs["block"]:
-        log.error(
-            "month %d drifted from the training data in %s; drift.block is true, so "
-            "the pipeline stops before training. Inspect %s, then set drift.block: "
-            "false to accept the month.",
-            month,
-            detail,
-            config.FILES.drift,
-        )
-        return 1
-    log.warning("month %d drifted from the training data in %s", month, detail)
-    return 0
+    result = score_month(reference, current, month=month, knobs=params["drift"])
+    config.DRIFT_PLOT.parent.mkdir(parents=True, exist_ok=True)
+    config.DRIFT_PLOT.write_text(
+        json.dumps(plot_rows(result["features"]), indent=2) + "\n"
+    )
+    code, level, message = outcome(result)
+    config.DRIFT_METRICS.parent.mkdir(parents=True, exist_ok=True)
+    config.DRIFT_METRICS.write_text(json.dumps(as_metrics(result), indent=2) + "\n")
+    log.log(level, "%s", message)
+    return code
 
 
 if __name__ == "__main__":

@@ -1,4 +1,8 @@
-"""Stage `prepare`: clean the validated table and split it into train and test."""
+"""Stage `prepare`: clean the validated table and split it into train and test.
+
+Cleaning is `churn.data.cleaning.clean`, shared with the stages and the scoring
+code that read rows before or beside this one.
+"""
 
 from __future__ import annotations
 
@@ -9,27 +13,9 @@ import pandas as pd
 
 from churn import config, contract
 from churn import split as split_rule
+from churn.data.cleaning import clean
 
 log = logging.getLogger(__name__)
-
-
-def clean(table: pd.DataFrame) -> pd.DataFrame:
-    """Make the validated table model-ready.
-
-    `total_charges` is blank for customers who have not been billed yet (tenure 0):
-    their lifetime charges are 0, not unknown. The target becomes 1 (churned) / 0.
-    """
-    missing = [c for c in contract.names() if c not in table.columns]
-    if missing:
-        raise KeyError(f"missing column(s) {missing}")
-    out = table.copy()
-    unbilled = out["total_charges"].isna() & out["tenure"].eq(0)
-    out.loc[unbilled, "total_charges"] = 0.0
-    out[contract.TARGET] = out[contract.TARGET].eq(contract.POSITIVE).astype("int64")
-    numeric = contract.features_of("flag", "integer", "number")
-    out[numeric] = out[numeric].astype("float64")
-    log.info("cleaned %d rows (%d not yet billed)", len(out), int(unbilled.sum()))
-    return out
 
 
 def split(
