@@ -8,17 +8,23 @@
 127.0.0.1:8000; `churn serve --package dist/churn-model-1.2.0.tar.gz` serves a
 released package instead. Requests are validated against the schema generated from
 the data contract (`churn.delivery.schema`); any request that breaks it gets a 422 whose
-`message` names each offending field.
+`message` names each offending field, and at most `serve.max_errors` of them.
+
+The service bounds what one client can make it do: the body's size, the nesting
+and length of its JSON, the time to send headers and body, the headers' size and
+the connections served at once, each a key of `serve:` in params.yaml
+(`churn.delivery.limits`), and each refusal a JSON answer its OpenAPI document
+lists (`churn.delivery.openapi`).
 """
 
 # No `from __future__ import annotations` here: FastAPI reads the endpoints'
 # annotations at runtime, and names defined inside `create_app` would not resolve.
 
 import argparse
-import json
+import asyncio
 import logging
-import math
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -26,15 +32,15 @@ import orjson
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 
 from churn import config
-from churn.delivery import package, schema, scorer
+from churn.delivery import body, openapi, package, schema, scorer, validation
+from churn.delivery.limits import Limits
+from churn.delivery.protocol import protocol_for
 
 log = logging.getLogger(__name__)
 
-#: How many field errors the one-line `message` of a 422 spells out.
-MESSAGE_ERRORS = 5
 #: Environment variable naming the package for `uvicorn --factory`.
 PACKAGE_ENV = "CHURN_PACKAGE"
 
@@ -55,61 +61,6 @@ class PredictResponse(BaseModel):
     predictions: list[Prediction]
 
 
-def field_name(loc: tuple[Any, ...]) -> str:
-    """A pydantic error location as a path a person reads: customers[0].tenure."""
-    parts = list(loc[1:] if loc and loc[0] == "body" else loc)
-    text = ""
-    for part in parts:
-        text += f"[{part}]" if isinstance(part, int) else f".{part}"
-    return text.lstrip(".") or "body"
-
-
-#: Errors about the request as a whole, and the field each one is about.
-_WHOLE_BODY = {"empty_batch": "customers", "batch_too_large": "customers"}
-
-
-def _message(error: dict[str, Any], field: str) -> str:
-    kind = error["type"]
-    if kind == "json_invalid":
-        detail = (error.get("ctx") or {}).get("error", "")
-        return f"not valid JSON: {detail} at character {error['loc'][-1]}"
-    if field == "body" and kind == "missing":
-        return 'a JSON body {"customers": [...]} is required'
-    if field == "body" and kind in ("model_type", "model_attributes_type", "dict_type"):
-        got = type(error.get("input")).__name__
-        return f'must be a JSON object {{"customers": [...]}}, got {got}'
-    return error["msg"]
-
-
-def describe(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Validation errors as {field, message, type[, input]}, clear enough to act on."""
-    out = []
-    for error in errors:
-        loc = tuple(error.get("loc", ()))
-        kind = error["type"]
-        field = "body" if kind == "json_invalid" else field_name(loc)
-        field = _WHOLE_BODY.get(kind, field)
-        entry = {"field": field, "message": _message(error, field), "type": kind}
-        value = error.get("input")
-        scalar = value is None or isinstance(value, bool | int | float | str)
-        if scalar and kind not in ("missing", "json_invalid"):
-            if isinstance(value, float) and not math.isfinite(value):
-                value = str(value)  # JSON has no NaN or infinity to echo it with
-            entry["input"] = value[:80] if isinstance(value, str) else value
-        out.append(entry)
-    return out
-
-
-def summary(details: list[dict[str, Any]]) -> str:
-    """One line naming the first few offending fields and what is wrong with each."""
-    parts = []
-    for d in details[:MESSAGE_ERRORS]:
-        got = f" (got {d['input']!r})" if "input" in d else ""
-        parts.append(f"{d['field']}: {d['message']}{got}")
-    more = len(details) - MESSAGE_ERRORS
-    return "; ".join(parts) + (f"; and {more} more error(s)" if more > 0 else "")
-
-
 def _not_json(media: str) -> JSONResponse | None:
     # FastAPI parses a body sent without a Content-Type as JSON, and so does this.
     if media and media != "application/json" and not media.endswith("+json"):
@@ -123,41 +74,17 @@ def _not_json(media: str) -> JSONResponse | None:
     return None
 
 
-def _unprocessable(errors: list[dict[str, Any]]) -> JSONResponse:
-    details = describe(errors)
-    return JSONResponse(
-        status_code=422,
-        content={"message": summary(details), "detail": details},
-    )
-
-
 def _media(request: Request) -> str:
     return request.headers.get("content-type", "").split(";")[0].strip()
 
 
-def parse_body(raw: bytes) -> tuple[Any, list[dict[str, Any]]]:
-    """The JSON body, or the errors FastAPI would report for it (as pydantic's)."""
-    if not raw:
-        return None, [{"type": "missing", "loc": ("body",), "msg": "Field required"}]
-    try:
-        return orjson.loads(raw), []
-    except orjson.JSONDecodeError:
-        pass
-    # The standard parser takes what orjson refuses but pydantic words better
-    # (NaN, huge integers) and reports where the JSON breaks.
-    try:
-        return json.loads(raw), []
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        position = getattr(exc, "pos", getattr(exc, "start", 0))
-        message = getattr(exc, "msg", str(exc))
-        return None, [
-            {
-                "type": "json_invalid",
-                "loc": ("body", position),
-                "msg": "JSON decode error",
-                "ctx": {"error": message},
-            }
-        ]
+def _refuse(status: int, message: str) -> JSONResponse:
+    # The body may not have been read to its end: the connection cannot be reused.
+    return JSONResponse(
+        status_code=status,
+        content={"message": message},
+        headers={"Connection": "close"},
+    )
 
 
 def model_info(pkg: package.Package) -> dict[str, Any]:
@@ -179,49 +106,30 @@ def model_info(pkg: package.Package) -> dict[str, Any]:
     }
 
 
-def _request_body(model_name: str) -> dict[str, Any]:
-    return {
-        "required": True,
-        "content": {
-            "application/json": {
-                "schema": {"$ref": f"#/components/schemas/{model_name}"}
-            }
-        },
-    }
-
-
-def _document_request(app: FastAPI, model: type[BaseModel]) -> None:
-    """Put the request model's schemas into the OpenAPI document's components."""
-    plain = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            spec = plain()
-            schemas = spec.setdefault("components", {}).setdefault("schemas", {})
-            body = model.model_json_schema(ref_template="#/components/schemas/{model}")
-            schemas.update(body.pop("$defs", {}))
-            schemas[model.__name__] = body
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
-
-
-def create_app(pkg: package.Package, *, max_batch: int | None = None) -> FastAPI:
-    """The FastAPI application serving `pkg`."""
+def create_app(
+    pkg: package.Package,
+    *,
+    max_batch: int | None = None,
+    limits: Limits | None = None,
+) -> FastAPI:
+    """The FastAPI application serving `pkg` within `limits` (default: defaults)."""
     limit = max_batch or pkg.manifest["max_batch"]
+    limits = limits or Limits()
     PredictRequest = schema.build_request_model(limit)  # noqa: N806 (a class)
     check = schema.ColumnCheck(limit)
     score = scorer.from_model(pkg.model)
     threshold = float(pkg.manifest["threshold"])
     name, version = pkg.manifest["name"], pkg.version
     info = model_info(pkg)
+    common, refusals = openapi.responses(limits)
     app = FastAPI(
         title=name,
         version=version,
         description="Churn probability for telecom customers.",
+        responses=common,
     )
 
-    @app.get("/health")
+    @app.get("/health", response_model=openapi.Health)
     async def health() -> dict[str, str]:
         """Liveness: the service is up and which model version answers."""
         return {"status": "ok", "model": name, "version": version}
@@ -231,34 +139,64 @@ def create_app(pkg: package.Package, *, max_batch: int | None = None) -> FastAPI
         """The loaded model: version, hash, estimator, metrics and data version."""
         return info
 
+    # One thread words every refusal, one body after another: however many bad
+    # requests arrive at once, the event loop shares the interpreter with one
+    # worker only, so /health and valid requests keep answering.
+    refusals_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="refusals")
+
+    def slow(raw: bytes) -> validation.Outcome:
+        parsed, errors = body.strict(raw, max_depth=limits.max_depth)
+        if errors:
+            outcome = validation.Outcome(limits.max_errors)
+            outcome.add(errors)
+            return outcome
+        return validation.validate(parsed, limit=limit, max_errors=limits.max_errors)
+
     # The endpoint is `async` on purpose: scoring a request takes microseconds, less
     # than a trip through the thread pool that a plain `def` would cost.
     # It reads the body itself rather than declaring `PredictRequest` as a parameter:
     # FastAPI would then validate every customer one by one, which costs several
     # times the scoring. `ColumnCheck` clears a valid batch column by column; any
-    # other body goes through `PredictRequest`, which words the errors.
+    # other body is parsed strictly and validated customer by customer in a worker
+    # thread, which words the errors and keeps the event loop free meanwhile.
     @app.post(
         "/predict",
         response_model=PredictResponse,
-        openapi_extra={"requestBody": _request_body(PredictRequest.__name__)},
+        responses=refusals,
+        openapi_extra={"requestBody": openapi.request_body(PredictRequest.__name__)},
     )
     async def predict(request: Request) -> Response:
         """Churn probability for each customer, in request order."""
         refused = _not_json(_media(request))
         if refused is not None:
             return refused
-        body, errors = parse_body(await request.body())
-        if errors:
-            return _unprocessable(errors)
-        checked = check.columns(body)
+        try:
+            raw = await body.read(
+                request, max_bytes=limits.max_body_bytes, timeout=limits.body_timeout
+            )
+        except body.TooLarge:
+            return _refuse(
+                413,
+                f"the body exceeds {limits.max_body_bytes} bytes "
+                "(serve.max_body_bytes): split the batch",
+            )
+        except TimeoutError:
+            return _refuse(
+                408,
+                f"the body did not arrive within {limits.body_timeout:g} s "
+                "(serve.body_timeout)",
+            )
+        parsed = body.fast(raw)
+        checked = None if parsed is None else check.columns(parsed, raw)
         if checked is None:
-            try:
-                customers = PredictRequest.model_validate(body).customers
-            except ValidationError as exc:
-                return _unprocessable(exc.errors(include_url=False))
+            loop = asyncio.get_running_loop()
+            outcome = await loop.run_in_executor(refusals_pool, slow, raw)
+            if outcome.total:
+                answer = validation.answer(outcome.errors, outcome.total)
+                return JSONResponse(status_code=422, content=answer)
             # A model's __dict__ holds exactly its fields; dict(model) is far slower.
-            proba = score.proba([c.__dict__ for c in customers])
-            ids = [c.customer_id for c in customers]
+            proba = score.proba([c.__dict__ for c in outcome.customers])
+            ids = [c.customer_id for c in outcome.customers]
         else:
             ids, columns = checked
             proba = score.proba_columns(columns)
@@ -275,8 +213,14 @@ def create_app(pkg: package.Package, *, max_batch: int | None = None) -> FastAPI
             media_type="application/json",
         )
 
-    _document_request(app, PredictRequest)
+    openapi.document_request(app, PredictRequest)
     return app
+
+
+def settings() -> dict[str, Any]:
+    """The `serve:` section of this checkout's params.yaml (empty if none)."""
+    params = config.load_params() if config.PARAMS_FILE.is_file() else {}
+    return params.get("serve") or {}
 
 
 def app_from_env() -> FastAPI:
@@ -287,7 +231,8 @@ def app_from_env() -> FastAPI:
     path = os.environ.get(PACKAGE_ENV)
     if not path:
         raise SystemExit(f"set {PACKAGE_ENV} to a model package folder or .tar.gz")
-    return create_app(package.load(Path(path)))
+    limits = Limits.from_settings(settings())
+    return create_app(package.load(Path(path)), limits=limits)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -302,9 +247,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8000, help="0 picks a free port")
     parser.add_argument("--max-batch", type=int, help="default: serve.max_batch")
     parser.add_argument("--no-access-log", action="store_true")
+    parser.add_argument(
+        "-S",
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one serve: limit for this run, e.g. -S body_timeout=10",
+    )
     args = parser.parse_args(argv)
     config.setup_logging()
     try:
+        limits = Limits.from_settings(settings(), args.set)
         path = args.package or package.build_from_workspace(
             config.DIST_DIR,
             package.DEV_VERSION,
@@ -315,13 +269,15 @@ def main(argv: list[str] | None = None) -> int:
     except (package.PackageError, ValueError, OSError) as exc:
         log.error("%s", exc)
         return 1
-    app = create_app(pkg, max_batch=args.max_batch)
+    app = create_app(pkg, max_batch=args.max_batch, limits=limits)
     uvicorn.run(
         app,
         host=args.host,
         port=args.port,
         access_log=not args.no_access_log,
         log_level="info",
+        http=protocol_for(limits),
+        **limits.uvicorn_options(),
     )
     return 0
 
