@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import jsonschema
 import pytest
 
 from churn.delivery import smoke
@@ -75,55 +76,8 @@ class Answer:
         return json.loads(self.body)
 
 
-def _address(service: smoke.Service) -> tuple[str, int]:
-    parts = urlsplit(service.url)
-    return parts.hostname, parts.port
-
-
-def read_answer(sock: socket.socket) -> Answer:
-    """One HTTP response from `sock` (to its Content-Length, or to end of stream)."""
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = sock.recv(65536)
-        if not chunk:
-            raise ConnectionError(f"closed before an answer: {data!r}")
-        data += chunk
-    head, _, rest = data.partition(b"\r\n\r\n")
-    status_line, *lines = head.decode("latin-1").split("\r\n")
-    headers = {}
-    for line in lines:
-        name, _, value = line.partition(":")
-        headers[name.strip().lower()] = value.strip()
-    length = int(headers.get("content-length", "-1"))
-    while len(rest) < length or length < 0:
-        chunk = sock.recv(65536)
-        if not chunk:
-            break
-        rest += chunk
-    return Answer(int(status_line.split()[1]), headers, rest)
-
-
-def send(service: smoke.Service, data: bytes, *, timeout: float = 30) -> Answer:
-    """Send `data` as it is on a fresh connection and read the answer."""
-    with socket.create_connection(_address(service), timeout=timeout) as sock:
-        sock.sendall(data)
-        return read_answer(sock)
-
-
-def post(service: smoke.Service, body: bytes, **headers: str) -> Answer:
-    """POST /predict with `body`, Content-Type JSON unless `headers` say otherwise."""
-    fields = {"Content-Type": "application/json", "Content-Length": str(len(body))}
-    fields.update({k.replace("_", "-"): v for k, v in headers.items()})
-    head = "POST /predict HTTP/1.1\r\nHost: test\r\n"
-    head += "".join(f"{k}: {v}\r\n" for k, v in fields.items())
-    return send(service, head.encode() + b"\r\n" + body)
-
-
-def health_ms(service: smoke.Service) -> float:
-    started = time.perf_counter()
-    answer = send(service, b"GET /health HTTP/1.1\r\nHost: test\r\n\r\n", timeout=10)
-    assert answer.status == 200
-    return (time.perf_counter() - started) * 1000
+#: Every answer a probe gets, to be checked against the OpenAPI document at the end.
+SEEN: list[tuple[str, str, Answer]] = []
 
 
 # --- malformed bodies: a 422 with a JSON body, never a 500 ----------------------
@@ -277,7 +231,9 @@ def _trickle(service: smoke.Service, data: bytes, results: list) -> None:
                 except TimeoutError:
                     continue
             sock.settimeout(15)
-            results.append((read_answer(sock), time.perf_counter() - started))
+            answer = read_answer(sock)
+            SEEN.append(("/health", "get", answer))
+            results.append((answer, time.perf_counter() - started))
         except (ConnectionError, OSError) as exc:
             results.append((exc, time.perf_counter() - started))
 
@@ -310,6 +266,7 @@ def test_an_idle_connection_is_closed(service: smoke.Service) -> None:
         answer = read_answer(sock)
         assert answer.status == 408
         assert time.perf_counter() - started < LIMITS["header_timeout"] + SLACK
+        SEEN.append(("/health", "get", answer))
         assert sock.recv(1) == b""
 
 
@@ -322,6 +279,7 @@ def test_a_slow_body_is_refused(service: smoke.Service) -> None:
         started = time.perf_counter()
         sock.sendall(head + b'{"customers": ')
         answer = read_answer(sock)
+        SEEN.append(("/predict", "post", answer))
         assert answer.status == 408
         assert "serve.body_timeout" in answer.json()["message"]
         assert time.perf_counter() - started < LIMITS["body_timeout"] + SLACK
@@ -382,3 +340,74 @@ def test_health_stays_quick_under_a_burst_of_bad_requests(
     p99 = statistics.quantiles(latencies, n=100)[98]
     assert p99 < 100, f"/health p99 {p99:.1f} ms under attack; calm {calm}"
     assert service.alive()
+
+
+def test_every_answer_is_documented_with_its_body(service: smoke.Service) -> None:
+    # Runs last: the refusals the probes above got (413, 431, 408, 503 ... which
+    # a fuzzer does not provoke) each match the schema the document gives them.
+    spec = json.loads(
+        send(service, b"GET /openapi.json HTTP/1.1\r\nHost: t\r\n\r\n").body
+    )
+    statuses = set()
+    for path, method, answer in SEEN[:-1]:  # the last: GET /openapi.json itself
+        documented = spec["paths"][path][method]["responses"]
+        assert str(answer.status) in documented, (path, method, answer)
+        media = documented[str(answer.status)]["content"]["application/json"]
+        schema = {**media["schema"], "components": spec["components"]}
+        jsonschema.validate(answer.json(), schema)
+        statuses.add(answer.status)
+    assert statuses >= {200, 408, 413, 422, 431, 503}, statuses
+
+
+def _address(service: smoke.Service) -> tuple[str, int]:
+    parts = urlsplit(service.url)
+    return parts.hostname, parts.port
+
+
+def read_answer(sock: socket.socket) -> Answer:
+    """One HTTP response from `sock` (to its Content-Length, or to end of stream)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError(f"closed before an answer: {data!r}")
+        data += chunk
+    head, _, rest = data.partition(b"\r\n\r\n")
+    status_line, *lines = head.decode("latin-1").split("\r\n")
+    headers = {}
+    for line in lines:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    length = int(headers.get("content-length", "-1"))
+    while len(rest) < length or length < 0:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        rest += chunk
+    return Answer(int(status_line.split()[1]), headers, rest)
+
+
+def send(service: smoke.Service, data: bytes, *, timeout: float = 30) -> Answer:
+    """Send `data` as it is on a fresh connection and read the answer."""
+    with socket.create_connection(_address(service), timeout=timeout) as sock:
+        sock.sendall(data)
+        answer = read_answer(sock)
+    method, path = data.split(b" ", 2)[:2]
+    SEEN.append((path.decode(), method.decode().lower(), answer))
+    return answer
+
+
+def post(service: smoke.Service, body: bytes, **headers: str) -> Answer:
+    """POST /predict with `body`, Content-Type JSON unless `headers` say otherwise."""
+    fields = {"Content-Type": "application/json", "Content-Length": str(len(body))}
+    fields.update({k.replace("_", "-"): v for k, v in headers.items()})
+    head = "POST /predict HTTP/1.1\r\nHost: test\r\n"
+    head += "".join(f"{k}: {v}\r\n" for k, v in fields.items())
+    return send(service, head.encode() + b"\r\n" + body)
+
+
+def health_ms(service: smoke.Service) -> float:
+    started = time.perf_counter()
+    answer = send(service, b"GET /health HTTP/1.1\r\nHost: test\r\n\r\n", timeout=10)
+    assert answer.status == 200
+    return (time.perf_counter() - started) * 1000

@@ -70,7 +70,7 @@ def validate(body: Any, *, limit: int, max_errors: int) -> Outcome:
         return out
     refused = schema.batch_size_error(len(rows), limit)
     if refused is not None:
-        error = {"loc": ("body", "customers"), "input": None, "ctx": refused.context}
+        error = {"loc": ("body", "customers"), "input": rows, "ctx": refused.context}
         out.add([{**error, "type": refused.type, "msg": refused.message()}])
         return out
     fields = schema.Customer.model_fields
