@@ -285,6 +285,31 @@ def test_a_slow_body_is_refused(service: smoke.Service) -> None:
         assert time.perf_counter() - started < LIMITS["body_timeout"] + SLACK
 
 
+def test_a_body_the_endpoint_ignores_cannot_hold_the_connection(
+    service: smoke.Service,
+) -> None:
+    # GET /health answers at once; the body it announced then trickles in, a byte
+    # at a time, each of which would reset an idle timer. The body's own deadline
+    # closes the connection.
+    head = b"GET /health HTTP/1.1\r\nHost: test\r\nContent-Length: 1000\r\n\r\n"
+    with socket.create_connection(_address(service), timeout=15) as sock:
+        started = time.perf_counter()
+        sock.sendall(head)
+        assert read_answer(sock).status == 200
+        sock.settimeout(0.2)
+        closed = False
+        while not closed and time.perf_counter() - started < 10:
+            try:
+                sock.sendall(b"x")
+                closed = sock.recv(1) == b""
+            except TimeoutError:
+                continue
+            except OSError:
+                closed = True
+        assert closed
+        assert time.perf_counter() - started < LIMITS["body_timeout"] + SLACK
+
+
 def test_one_connection_too_many_gets_a_503(service: smoke.Service) -> None:
     address = _address(service)
     idle = [

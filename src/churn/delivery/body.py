@@ -1,6 +1,6 @@
 """A request body read within bounds, and parsed as strict JSON.
 
-`read` takes at most `max_body_bytes` within `body_timeout` seconds. `fast` is the
+`read` takes at most `max_body_bytes`. `fast` is the
 parser of the happy path: orjson, which is several times faster than `json` and
 refuses what is not UTF-8, lone surrogates and nesting deeper than 1,024, but takes
 duplicate keys (the last wins) and integers beyond 64 bits (as floats). A body that
@@ -19,14 +19,13 @@ Each problem is one error shaped like pydantic's ({type, loc, msg}).
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections import Counter
 from typing import Any
 
 import numpy as np
 import orjson
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 
 #: Most digits an integer may have; 2**64 has 20.
 MAX_INT_DIGITS = 20
@@ -38,26 +37,23 @@ class TooLarge(Exception):
     """The body holds more bytes than allowed."""
 
 
-async def read(request: Request, *, max_bytes: int, timeout: float) -> bytes:
-    """The whole body; `TooLarge` past `max_bytes`, `TimeoutError` past `timeout`.
+async def read(request: Request, *, max_bytes: int) -> bytes:
+    """The whole body, or `TooLarge` as soon as it passes `max_bytes`.
 
     A declared Content-Length is checked before anything is read; a chunked body
-    is counted as it arrives.
+    is counted as it arrives. The deadline for the body is the protocol's
+    (`churn.delivery.protocol`): when it passes, this raises `ClientDisconnect`.
     """
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > max_bytes:
         raise TooLarge
     chunks = []
     size = 0
-    async with asyncio.timeout(timeout):
-        try:
-            async for chunk in request.stream():
-                size += len(chunk)
-                if size > max_bytes:
-                    raise TooLarge
-                chunks.append(chunk)
-        except ClientDisconnect:
-            return b""  # nobody is left to answer
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > max_bytes:
+            raise TooLarge
+        chunks.append(chunk)
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 

@@ -6,7 +6,8 @@ They hold whatever address the service listens on. uvicorn 0.54 itself bounds on
 the idle time between two requests on a connection (`timeout_keep_alive`) and, in
 its h11 parser alone, the header size; its httptools parser, which serves here, has
 no header limit and no deadline for headers or body. `churn.delivery.protocol` adds
-those, and the endpoint bounds the body (`churn.delivery.body`).
+those and the connection limit; the endpoint bounds the body's size and JSON
+(`churn.delivery.body`) and the errors it lists (`churn.delivery.validation`).
 """
 
 from __future__ import annotations

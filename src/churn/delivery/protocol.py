@@ -8,8 +8,7 @@ that adds, per request:
 - a deadline for the request line and headers (`header_timeout`), armed when the
   connection opens and again when the next request on it begins: 408;
 - a cap on their size (`max_header_bytes`), counted as the bytes arrive: 431;
-- a deadline for the body once the headers are in (`body_timeout`), for requests
-  whose endpoint does not read the body (the one that does answers 408 itself);
+- a deadline for the body once the headers are in (`body_timeout`): 408;
 - a cap on connections served at once (`max_concurrency`): 503 with Retry-After.
 
 Every refusal, and the 400 for a request that is not HTTP, has a JSON body like
@@ -80,8 +79,12 @@ def protocol_for(limits: Limits) -> type[HttpToolsProtocol]:
             super().__init__(*args, **kwargs)
             self._app = self.app
             self._timer: asyncio.TimerHandle | None = None
+            # Where the current request is: its head, its body, or neither.
             self._in_head = True
+            self._in_body = False
+            # Bytes received since the head began: at least the head's size.
             self._head_bytes = 0
+            self._chunk = 0
             self._lingering = False
 
         def _arm(self, seconds: float, expired: Any) -> None:
@@ -104,42 +107,50 @@ def protocol_for(limits: Limits) -> type[HttpToolsProtocol]:
         def data_received(self, data: bytes) -> None:
             if self._lingering:
                 return
+            self._chunk = len(data)
             if self._in_head:
-                self._head_bytes += len(data)
+                self._head_bytes += self._chunk
             super().data_received(data)
-            if (
-                self._in_head
-                and self._head_bytes > limits.max_header_bytes
-                and not self._lingering
-            ):
-                self._refuse(too_large)
+            if self._lingering or self.transport.is_closing():
+                return
+            # A deadline runs only while part of a request is still to come, so a
+            # request that arrives in one piece sets no timer at all.
+            if self._in_head:
+                if self._head_bytes > limits.max_header_bytes:
+                    self._refuse(too_large)
+                elif self._timer is None:
+                    self._arm(limits.header_timeout, self._head_too_slow)
+            elif self._in_body and self._timer is None:
+                self._arm(limits.body_timeout, self._body_too_slow)
 
         def on_message_begin(self) -> None:
             super().on_message_begin()
             self._in_head = True
-            self._head_bytes = 0
-            if self._timer is None:
-                self._arm(limits.header_timeout, self._head_too_slow)
+            self._head_bytes = self._chunk
 
         def on_headers_complete(self) -> None:
             self._in_head = False
-            self._arm(limits.body_timeout + LINGER, self._body_too_slow)
-            # The bytes of the head as sent: "GET /url HTTP/1.1", headers, blank line.
-            size = len(self.parser.get_method()) + len(self.url) + 14
-            size += sum(len(name) + len(value) + 4 for name, value in self.headers)
-            connections = len(self.connections)
-            if size > limits.max_header_bytes:
+            self._in_body = True
+            self._disarm()
+            self.app = self._app
+            if self._head_bytes > limits.max_header_bytes and (
+                self._head_size() > limits.max_header_bytes
+            ):
                 self.app = too_large
             elif (
-                connections > limits.max_concurrency
+                len(self.connections) > limits.max_concurrency
                 or len(self.tasks) >= limits.max_concurrency
             ):
                 self.app = busy
-            else:
-                self.app = self._app
             super().on_headers_complete()
 
+        def _head_size(self) -> int:
+            # The bytes of the head as sent: "GET /url HTTP/1.1", headers, blank line.
+            size = len(self.parser.get_method()) + len(self.url) + 14
+            return size + sum(len(n) + len(v) + 4 for n, v in self.headers)
+
         def on_message_complete(self) -> None:
+            self._in_body = False
             self._disarm()
             super().on_message_complete()
 
@@ -160,10 +171,23 @@ def protocol_for(limits: Limits) -> type[HttpToolsProtocol]:
 
         def _body_too_slow(self) -> None:
             self._timer = None
-            if self.cycle is not None and not self.cycle.response_complete:
-                self.cycle.keep_alive = False
+            cycle = self.cycle
+            if cycle.response_started:
+                # Answered without the whole body (a 413, say): no need to wait.
+                if cycle.response_complete:
+                    self._linger()
+                else:
+                    cycle.keep_alive = False
                 return
-            self._linger()
+            # The endpoint is waiting for the rest: it learns that the client is
+            # gone, and what it might still send is dropped; the 408 goes out here.
+            cycle.disconnected = True
+            cycle.message_event.set()
+            message = (
+                f"the body did not arrive within {limits.body_timeout:g} s "
+                "(serve.body_timeout)"
+            )
+            self._refuse(Refusal(408, message))
 
         def _refuse(self, answer: Refusal) -> None:
             # Written directly: the request has no ASGI cycle to answer it.

@@ -34,6 +34,7 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
+from starlette.requests import ClientDisconnect
 
 from churn import config
 from churn.delivery import body, openapi, package, schema, scorer, validation
@@ -174,21 +175,16 @@ def create_app(
         if refused is not None:
             return refused
         try:
-            raw = await body.read(
-                request, max_bytes=limits.max_body_bytes, timeout=limits.body_timeout
-            )
+            raw = await body.read(request, max_bytes=limits.max_body_bytes)
         except body.TooLarge:
             return _refuse(
                 413,
                 f"the body exceeds {limits.max_body_bytes} bytes "
                 "(serve.max_body_bytes): split the batch",
             )
-        except TimeoutError:
-            return _refuse(
-                408,
-                f"the body did not arrive within {limits.body_timeout:g} s "
-                "(serve.body_timeout)",
-            )
+        except ClientDisconnect:
+            # Gone, or too slow: the protocol has answered 408 and closes.
+            return Response(status_code=408)
         parsed = body.fast(raw)
         checked = None if parsed is None else check.columns(parsed, raw)
         if checked is None:
