@@ -260,6 +260,6 @@ def test_the_json_schema_and_the_request_model_agree(rows: list[dict]) -> None:
 def test_column_check_declines_a_repeated_key(rows: list[dict]) -> None:
     check = schema.ColumnCheck(3)
     text = json.dumps({"customers": [rows[1]]})
-    assert check.columns(json.loads(text), text.encode()) is not None
+    assert check.columns(json.loads(text), text.count(":")) is not None
     twice = text.replace('"tenure": ', '"tenure": 3, "tenure": ', 1)
-    assert check.columns(json.loads(twice), twice.encode()) is None
+    assert check.columns(json.loads(twice), twice.count(":")) is None

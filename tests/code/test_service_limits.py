@@ -177,6 +177,17 @@ def test_thousands_of_unknown_keys_cost_a_bounded_answer(
         assert len(answer.body) < 10_000
 
 
+def test_more_keys_than_a_full_batch_are_refused_unparsed(
+    service: smoke.Service,
+) -> None:
+    # A full batch of 10,000 customers has at most 200,001 keys, one ':' each; a
+    # body with twice as many is not parsed at all.
+    answer = post(service, b'{"customers": [], "x": "' + b":" * 450_000 + b'"}')
+    assert answer.status == 422
+    [error] = answer.json()["detail"]
+    assert error["type"] == "too_many_keys" and "450,002 ':'" in error["message"]
+
+
 # --- sizes ----------------------------------------------------------------------
 
 

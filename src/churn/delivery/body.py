@@ -105,20 +105,31 @@ def _float(text: str) -> float:
 _NOT_STRUCTURE = bytes(b for b in range(256) if b not in b'[]{}"')
 
 
+def marks(raw: bytes) -> tuple[int, int]:
+    """How many colons and opening braces `raw` holds, strings included."""
+    if len(raw) < 4096:
+        return raw.count(b":"), raw.count(b"{")
+    # Several times faster than bytes.count on a large body.
+    codes = np.frombuffer(raw, dtype=np.uint8)
+    return int(np.count_nonzero(codes == ord(":"))), int(
+        np.count_nonzero(codes == ord("{"))
+    )
+
+
 def depth(raw: bytes) -> int:
     """How deep arrays and objects nest in `raw`, brackets inside strings aside."""
     # Escaped backslashes and quotes first, so every quote left opens or closes a
-    # string; then only brackets outside strings remain.
-    marks = (
-        raw.replace(b"\\\\", b"").replace(b'\\"', b"").translate(None, _NOT_STRUCTURE)
-    )
-    if b'"' in marks:
-        marks = b"".join(marks.split(b'"')[::2])
-    if not marks:
+    # string; then only the quotes and brackets, and of those the brackets that an
+    # even number of quotes precede.
+    marks = raw.replace(b"\\\\", b"").replace(b'\\"', b"")
+    codes = np.frombuffer(marks.translate(None, _NOT_STRUCTURE), dtype=np.uint8)
+    if not len(codes):
         return 0
-    codes = np.frombuffer(marks, dtype=np.uint8)
-    steps = np.where((codes == ord("[")) | (codes == ord("{")), 1, -1)
-    return int(steps.cumsum().max())
+    quote = codes == ord('"')
+    outside = (np.cumsum(quote) % 2 == 0) & ~quote
+    opens = (codes == ord("[")) | (codes == ord("{"))
+    steps = np.where(opens, 1, -1)[outside]
+    return int(steps.cumsum().max()) if len(steps) else 0
 
 
 def strict(raw: bytes, *, max_depth: int) -> tuple[Any, list[Error]]:

@@ -97,6 +97,10 @@ class ColumnCheck:
         self._pick = operator.itemgetter(*self.features)
         self._unbilled = self.features.index(UNBILLED[0])
         self._tenure = self.features.index(UNBILLED[1])
+        #: The most members an object of a valid body has (a customer with an id).
+        self.width = len(self._with_id)
+        #: The most members all objects of a valid body have together.
+        self.members = 1 + limit * self.width
         # What `columns` counts colons for: no name or level it accepts holds one.
         texts = [*self._with_id]
         texts += [v for r in self._rules for v in r.allowed or () if type(v) is str]
@@ -104,12 +108,13 @@ class ColumnCheck:
             raise ValueError("a column name or level holds ':'")
 
     def columns(
-        self, body: Any, raw: bytes | None = None
+        self, body: Any, colons: int | None = None
     ) -> tuple[list[Any], dict[str, tuple[Any, ...]]] | None:
         """The customers' ids and feature columns, or None if not certainly valid.
 
-        Given `raw`, the text `body` was parsed from, a body that repeats a key in
-        an object is declined too (a parser keeps one of the values): every string
+        Given the number of colons in the text `body` was parsed from (see
+        `churn.delivery.body.marks`), a body that repeats a key in an object is
+        declined too (a parser keeps one of the values): every string
         of a body this check clears is a name or level without a colon, so its text
         holds exactly one colon per member of an object, and a repeated key is one
         colon too many.
@@ -136,6 +141,6 @@ class ColumnCheck:
             b is None and t != 0 for b, t in zip(blanks, tenure, strict=True)
         ):
             return None
-        if raw is not None and raw.count(b":") != 1 + sum(map(len, rows)):
+        if colons is not None and colons != 1 + sum(map(len, rows)):
             return None
         return ids, dict(zip(self.features, values, strict=True))

@@ -36,6 +36,22 @@ class FieldError(BaseModel):
     )
 
 
+class Prediction(BaseModel):
+    """The model's answer for one customer."""
+
+    customer_id: int | None = Field(description="echoed from the request")
+    churn_probability: float = Field(ge=0, le=1)
+    churn: bool = Field(description="churn_probability >= the model's threshold")
+
+
+class PredictResponse(BaseModel):
+    """The answer to `POST /predict`, one prediction per customer, in order."""
+
+    model: str
+    version: str
+    predictions: list[Prediction]
+
+
 class Health(BaseModel):
     """The service is up, and which model answers."""
 

@@ -33,7 +33,6 @@ import orjson
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, Field
 from starlette.requests import ClientDisconnect
 
 from churn import config
@@ -45,24 +44,11 @@ log = logging.getLogger(__name__)
 
 #: Seconds between the interpreter's thread switches while the service runs.
 SWITCH_INTERVAL = 0.001
+#: A body with this many times the keys of a full batch is refused unparsed; up
+#: to that, it is parsed, so that a batch a little too large is told its size.
+KEYS_MARGIN = 2
 #: Environment variable naming the package for `uvicorn --factory`.
 PACKAGE_ENV = "CHURN_PACKAGE"
-
-
-class Prediction(BaseModel):
-    """The model's answer for one customer."""
-
-    customer_id: int | None = Field(description="echoed from the request")
-    churn_probability: float = Field(ge=0, le=1)
-    churn: bool = Field(description="churn_probability >= the model's threshold")
-
-
-class PredictResponse(BaseModel):
-    """The answer to `POST /predict`, one prediction per customer, in order."""
-
-    model: str
-    version: str
-    predictions: list[Prediction]
 
 
 def _not_json(media: str) -> JSONResponse | None:
@@ -89,6 +75,11 @@ def _refuse(status: int, message: str) -> JSONResponse:
         content={"message": message},
         headers={"Connection": "close"},
     )
+
+
+def _unprocessable(outcome: validation.Outcome) -> JSONResponse:
+    answer = validation.answer(outcome.errors, outcome.total)
+    return JSONResponse(status_code=422, content=answer)
 
 
 def model_info(pkg: package.Package) -> dict[str, Any]:
@@ -165,7 +156,7 @@ def create_app(
     # thread, which words the errors and keeps the event loop free meanwhile.
     @app.post(
         "/predict",
-        response_model=PredictResponse,
+        response_model=openapi.PredictResponse,
         responses=refusals,
         openapi_extra={"requestBody": openapi.request_body(PredictRequest.__name__)},
     )
@@ -185,14 +176,23 @@ def create_app(
         except ClientDisconnect:
             # Gone, or too slow: the protocol has answered 408 and closes.
             return Response(status_code=408)
-        parsed = body.fast(raw)
-        checked = None if parsed is None else check.columns(parsed, raw)
+        colons, braces = body.marks(raw)
+        if colons > KEYS_MARGIN * check.members:
+            return _unprocessable(
+                validation.too_many_keys(colons, check.members, limit)
+            )
+        # orjson is slow on one huge object: a body whose objects hold more members
+        # on average than a customer has is not a valid batch, so it goes straight
+        # to the worker thread rather than stall the event loop here.
+        parsed = None
+        if colons <= 1 + check.width * max(0, braces - 1):
+            parsed = body.fast(raw)
+        checked = None if parsed is None else check.columns(parsed, colons)
         if checked is None:
             loop = asyncio.get_running_loop()
             outcome = await loop.run_in_executor(refusals_pool, slow, raw)
             if outcome.total:
-                answer = validation.answer(outcome.errors, outcome.total)
-                return JSONResponse(status_code=422, content=answer)
+                return _unprocessable(outcome)
             # A model's __dict__ holds exactly its fields; dict(model) is far slower.
             proba = score.proba([c.__dict__ for c in outcome.customers])
             ids = [c.customer_id for c in outcome.customers]

@@ -97,6 +97,18 @@ def validate(body: Any, *, limit: int, max_errors: int) -> Outcome:
     return out
 
 
+def too_many_keys(colons: int, most: int, limit: int) -> Outcome:
+    """The refusal of a body with `colons` ':' when a full batch has `most` keys."""
+    # Counted before parsing: parsing it would cost more than a full batch.
+    outcome = Outcome(1)
+    message = (
+        f"holds {colons:,} ':' characters: a request of at most {limit:,} customers "
+        f"(serve.max_batch) has at most {most:,} keys, one ':' each, and no other"
+    )
+    outcome.add([{"type": "too_many_keys", "loc": ("body",), "msg": message}])
+    return outcome
+
+
 def field_name(loc: tuple[Any, ...]) -> str:
     """A pydantic error location as a path a person reads: customers[0].tenure."""
     parts = list(loc[1:] if loc and loc[0] == "body" else loc)
