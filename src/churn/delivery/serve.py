@@ -225,7 +225,9 @@ def settings() -> dict[str, Any]:
 def app_from_env() -> FastAPI:
     """Factory for `uvicorn --factory churn.delivery.serve:app_from_env`.
 
-    The package comes from the CHURN_PACKAGE variable (a path).
+    The package comes from the CHURN_PACKAGE variable (a path). Run this way, the
+    body's limits hold, but uvicorn's own protocol serves: no header or body
+    deadline and no connection limit, which only `churn serve` sets.
     """
     path = os.environ.get(PACKAGE_ENV)
     if not path:
