@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from churn import contract
-from churn.delivery import logwindow, predlog, serve
+from churn.delivery import logwindow, predlog, validation
 from churn.delivery.samples import request_rows
 from delivery_helpers import bundled
 
@@ -142,7 +142,7 @@ def test_rules_name_the_contract_column_once_per_request() -> None:
     ]
     for error in errors:
         error.setdefault("msg", "wrong")
-    assert predlog.rules(serve.describe(errors)) == [
+    assert predlog.rules(validation.describe(errors)) == [
         "contract: literal_error",
         "tenure: missing",
         "customers: model_type",

@@ -1,7 +1,9 @@
 """The request schema is generated from the data contract and enforces it strictly."""
 
 import json
+import math
 
+import jsonschema
 import pytest
 from pydantic import ValidationError
 
@@ -208,3 +210,56 @@ def test_column_check_never_takes_what_the_request_model_refuses(
     # Both sides were exercised: the check cleared valid bodies, the model refused
     # many invalid ones, and the check declined each of those.
     assert taken > 50 and refused > 200
+
+
+# --- the published schema says exactly what the request model takes ------------
+
+
+@pytest.mark.parametrize(
+    ("change", "taken"),
+    [
+        ({"tenure": 12.0}, {"tenure": 12}),
+        ({"customer_id": 64.0}, {"customer_id": 64}),
+        ({"female": 1.0}, {"female": 1}),
+        ({"customer_id": 2**63 - 1}, {"customer_id": 2**63 - 1}),
+    ],
+)
+def test_integer_fields_take_what_json_schema_calls_an_integer(
+    rows: list[dict], change: dict, taken: dict
+) -> None:
+    customer = Customer.model_validate({**rows[1], **change})
+    for name, value in taken.items():
+        got = getattr(customer, name)
+        assert (got, type(got)) == (value, int), name
+
+
+def test_ids_beyond_64_bits_are_refused_as_integers(rows: list[dict]) -> None:
+    [error] = _errors({**rows[1], "customer_id": 2**64})
+    assert error["type"] == "less_than_equal" and error["input"] == 2**64
+
+
+def test_the_json_schema_and_the_request_model_agree(rows: list[dict]) -> None:
+    # Every field set to every odd value JSON can carry: the published schema and
+    # the request model take and refuse the same bodies.
+    validator = jsonschema.Draft202012Validator(schema.json_schema(3))
+    unbilled = next(r for r in rows if r["tenure"] == 0)
+    odd = [v for v in ODD_VALUES if not isinstance(v, float) or math.isfinite(v)]
+    odd += [64.0, 0.0, -0.0, 2**63, 2**63 - 1, 1e300]
+    request = schema.build_request_model(3)
+    bodies = [{"customers": [rows[1], unbilled]}, {"customers": []}]
+    bodies.append({"customers": [rows[1]] * 4})
+    for name in [contract.ID, *contract.feature_names()]:
+        for value in odd:
+            for base in (rows[1], unbilled):
+                bodies.append({"customers": [{**base, name: value}]})
+    disagree = [b for b in bodies if validator.is_valid(b) != _accepted(request, b)]
+    assert disagree == []
+    assert sum(map(validator.is_valid, bodies)) > 50
+
+
+def test_column_check_declines_a_repeated_key(rows: list[dict]) -> None:
+    check = schema.ColumnCheck(3)
+    text = json.dumps({"customers": [rows[1]]})
+    assert check.columns(json.loads(text), text.count(":")) is not None
+    twice = text.replace('"tenure": ', '"tenure": 3, "tenure": ', 1)
+    assert check.columns(json.loads(twice), twice.count(":")) is None

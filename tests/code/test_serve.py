@@ -8,7 +8,8 @@ import httpx
 import pytest
 
 from churn import contract
-from churn.delivery import package, schema, serve
+from churn.delivery import body, openapi, package, schema, serve, validation
+from churn.delivery.limits import Limits
 from churn.delivery.samples import request_rows
 from delivery_helpers import build_package, bundled
 
@@ -59,7 +60,7 @@ def test_max_batch_defaults_to_the_package(built: Path) -> None:
     ],
 )
 def test_field_name(loc: tuple, expected: str) -> None:
-    assert serve.field_name(loc) == expected
+    assert validation.field_name(loc) == expected
 
 
 def test_summary_lists_the_first_errors_then_counts_the_rest() -> None:
@@ -67,15 +68,18 @@ def test_summary_lists_the_first_errors_then_counts_the_rest() -> None:
         {"type": "missing", "loc": ("body", "customers", i, "tenure"), "msg": "m"}
         for i in range(7)
     ]
-    details = serve.describe(errors)
+    details = validation.describe(errors)
     assert details[0] == {
         "field": "customers[0].tenure",
         "message": "m",
         "type": "missing",
     }
-    text = serve.summary(details)
+    text = validation.summary(details)
     assert text.count("customers[") == 5
     assert text.endswith("; and 2 more error(s)")
+    assert validation.summary(details[:3], 190_000).endswith(
+        "; and 189,997 more error(s)"
+    )
 
 
 def test_serve_refuses_a_tampered_package(
@@ -135,25 +139,84 @@ def test_openapi_documents_the_request_body(built: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("raw", "body", "kind"),
+    ("raw", "parsed", "kind"),
     [
         (b'{"customers": []}', {"customers": []}, None),
-        # orjson refuses NaN; the standard parser takes it, so the request model
-        # can name the field that is not a finite number.
+        # NaN parses, so that the request model can name the field that is not a
+        # finite number.
         (b'{"x": NaN}', "nan", None),
+        (b'{"x": 12345678901234567890}', {"x": 12345678901234567890}, None),
         (b"", None, "missing"),
         (b'{"customers": [', None, "json_invalid"),
-        (b'{"name": "\xff"}', None, "json_invalid"),
+        (b'{"name": "\xff"}', None, "json_not_utf8"),
+        ('{"a": 1}'.encode("utf-16"), None, "json_not_utf8"),
+        ('{"a": 1}'.encode("utf-32-le"), None, "json_not_utf8"),
+        (b'{"a": 1, "b": {"a": 2, "a": 3}}', None, "duplicate_key"),
+        (b'{"x": 123456789012345678901}', None, "int_too_long"),
+        (b"[" * 33 + b"]" * 33, None, "json_too_deep"),
+        (b"[" * 5000 + b"]" * 5000, None, "json_too_deep"),
     ],
 )
-def test_parse_body(raw: bytes, body, kind: str | None) -> None:
-    parsed, errors = serve.parse_body(raw)
+def test_strict_parse(raw: bytes, parsed, kind: str | None) -> None:
+    value, errors = body.strict(raw, max_depth=32)
     if kind is None:
         assert errors == []
-        if body == "nan":
-            assert parsed["x"] != parsed["x"]
+        if parsed == "nan":
+            assert value["x"] != value["x"]
         else:
-            assert parsed == body
+            assert value == parsed
     else:
-        assert parsed is None and [e["type"] for e in errors] == [kind]
-        assert serve.describe(errors)[0]["field"] == "body"
+        assert value is None and [e["type"] for e in errors] == [kind]
+        assert validation.describe(errors)[0]["field"] == "body"
+
+
+def test_a_repeated_key_is_named() -> None:
+    _, errors = body.strict(b'{"customers": [{"tenure": 1, "tenure": 2}]}', max_depth=9)
+    assert "'tenure' appears 2 times" in errors[0]["msg"]
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (b"1", 0),
+        (b'{"customers": [{"a": 1}]}', 3),
+        # Brackets inside strings, and escaped quotes before them, do not count.
+        (rb'[{"a": "[[[{{{"}, "\\", "\\\"[[["]', 2),
+        (b"[" * 1100 + b"]" * 1100, 1100),
+    ],
+)
+def test_depth(raw: bytes, expected: int) -> None:
+    assert body.depth(raw) == expected
+
+
+def test_safe_text_escapes_what_utf8_cannot_hold() -> None:
+    assert body.safe_text("a\ud800b") == "a\\ud800b"
+    assert body.safe_text("\ud800").encode("utf-8") == b"\\ud800"
+    assert body.safe_text("x" * 100) == "x" * 80 + "..."
+
+
+def test_openapi_documents_every_refusal(built: Path) -> None:
+    limits = Limits(max_errors=7)
+    spec = _call(
+        serve.create_app(package.load(built), limits=limits), "GET", "/openapi.json"
+    )
+    paths = spec.json()["paths"]
+    predict = paths["/predict"]["post"]["responses"]
+    assert set(predict) == {"200", "400", "408", "413", "415", "422", "431", "503"}
+    assert set(paths["/health"]["get"]["responses"]) == {
+        "200",
+        "400",
+        "408",
+        "431",
+        "503",
+    }
+    schemas = spec.json()["components"]["schemas"]
+    detail = schemas["Unprocessable"]["properties"]["detail"]
+    assert detail["maxItems"] == 7
+    assert schemas["Customer"]["properties"]["customer_id"]["anyOf"][0]["maximum"] == (
+        2**63 - 1
+    )
+    for status in ("400", "408", "413", "415", "431", "503"):
+        content = predict[status]["content"]["application/json"]["schema"]
+        assert content == {"$ref": "#/components/schemas/Message"}, status
+    assert openapi.Health.model_json_schema()["properties"]["status"]["const"] == "ok"

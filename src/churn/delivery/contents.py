@@ -253,3 +253,21 @@ def recorded_sha256(found: dict[str, Path], info: dict[str, Any], source: Path) 
             f"for {MODEL}; the package was altered, so it is not loaded"
         )
     return recorded
+
+
+def public_info(info: dict[str, Any]) -> dict[str, Any]:
+    """What `GET /model` reports of a checked manifest `info`."""
+    return {
+        "name": info["name"],
+        "version": info["version"],
+        "tag": info["tag"],
+        "commit": info["commit"],
+        "sha256": info["model"]["sha256"],
+        "estimator": info["model"]["estimator"],
+        "hyperparameters": info["model"]["hyperparameters"],
+        "threshold": info["threshold"],
+        "metrics": info["metrics"],
+        "data": info["data"],
+        "max_batch": info["max_batch"],
+        "versions": info["versions"],
+    }

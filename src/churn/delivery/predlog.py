@@ -63,7 +63,7 @@ def timestamp(seconds: float) -> str:
 def rules(details: Sequence[Mapping[str, Any]]) -> list[str]:
     """The rules a refused request broke, once each: `field: error type`.
 
-    `details` are the service's error details (`churn.delivery.serve.describe`).
+    `details` are the service's error details (`churn.delivery.validation.describe`).
     The field is the contract's column (`contract`), not the customer that broke
     it (`customers[3].contract`), so that counts add up by rule.
     """

@@ -8,18 +8,26 @@
 127.0.0.1:8000; `churn serve --package dist/churn-model-1.2.0.tar.gz` serves a
 released package instead. Requests are validated against the schema generated from
 the data contract (`churn.delivery.schema`); any request that breaks it gets a 422 whose
-`message` names each offending field. With `--log-dir DIR` it records what it scores
-and refuses in a prediction log (`churn.delivery.predlog`) for `churn monitor`.
+`message` names each offending field, and at most `serve.max_errors` of them.
+With `--log-dir DIR` it records what it scores and refuses in a prediction log
+(`churn.delivery.predlog`) for `churn monitor`.
+
+The service bounds what one client can make it do: the body's size, the nesting
+and length of its JSON, the time to send headers and body, the headers' size and
+the connections served at once, each a key of `serve:` in params.yaml
+(`churn.delivery.limits`), and each refusal a JSON answer its OpenAPI document
+lists (`churn.delivery.openapi`).
 """
 
 # No `from __future__ import annotations` here: FastAPI reads the endpoints'
 # annotations at runtime, and names defined inside `create_app` would not resolve.
 
 import argparse
-import json
+import asyncio
 import logging
-import math
 import os
+import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -27,208 +35,61 @@ import orjson
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, Field, ValidationError
+from starlette.requests import ClientDisconnect
 
 from churn import config
-from churn.delivery import package, predlog, schema, scorer
+from churn.delivery import (
+    body,
+    contents,
+    openapi,
+    package,
+    predlog,
+    refusals,
+    schema,
+    scorer,
+    validation,
+)
+from churn.delivery.limits import Limits
+from churn.delivery.protocol import protocol_for
 
 log = logging.getLogger(__name__)
 
-#: How many field errors the one-line `message` of a 422 spells out.
-MESSAGE_ERRORS = 5
+#: Seconds between the interpreter's thread switches while the service runs.
+SWITCH_INTERVAL = 0.001
+#: A body with this many times the keys of a full batch is refused unparsed; up
+#: to that, it is parsed, so that a batch a little too large is told its size.
+KEYS_MARGIN = 2
 #: Environment variable naming the package for `uvicorn --factory`.
 PACKAGE_ENV = "CHURN_PACKAGE"
-
-
-class Prediction(BaseModel):
-    """The model's answer for one customer."""
-
-    customer_id: int | None = Field(description="echoed from the request")
-    churn_probability: float = Field(ge=0, le=1)
-    churn: bool = Field(description="churn_probability >= the model's threshold")
-
-
-class PredictResponse(BaseModel):
-    """The answer to `POST /predict`, one prediction per customer, in order."""
-
-    model: str
-    version: str
-    predictions: list[Prediction]
-
-
-def field_name(loc: tuple[Any, ...]) -> str:
-    """A pydantic error location as a path a person reads: customers[0].tenure."""
-    parts = list(loc[1:] if loc and loc[0] == "body" else loc)
-    text = ""
-    for part in parts:
-        text += f"[{part}]" if isinstance(part, int) else f".{part}"
-    return text.lstrip(".") or "body"
-
-
-#: Errors about the request as a whole, and the field each one is about.
-_WHOLE_BODY = {"empty_batch": "customers", "batch_too_large": "customers"}
-
-
-def _message(error: dict[str, Any], field: str) -> str:
-    kind = error["type"]
-    if kind == "json_invalid":
-        detail = (error.get("ctx") or {}).get("error", "")
-        return f"not valid JSON: {detail} at character {error['loc'][-1]}"
-    if field == "body" and kind == "missing":
-        return 'a JSON body {"customers": [...]} is required'
-    if field == "body" and kind in ("model_type", "model_attributes_type", "dict_type"):
-        got = type(error.get("input")).__name__
-        return f'must be a JSON object {{"customers": [...]}}, got {got}'
-    return error["msg"]
-
-
-def describe(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Validation errors as {field, message, type[, input]}, clear enough to act on."""
-    out = []
-    for error in errors:
-        loc = tuple(error.get("loc", ()))
-        kind = error["type"]
-        field = "body" if kind == "json_invalid" else field_name(loc)
-        field = _WHOLE_BODY.get(kind, field)
-        entry = {"field": field, "message": _message(error, field), "type": kind}
-        value = error.get("input")
-        scalar = value is None or isinstance(value, bool | int | float | str)
-        if scalar and kind not in ("missing", "json_invalid"):
-            if isinstance(value, float) and not math.isfinite(value):
-                value = str(value)  # JSON has no NaN or infinity to echo it with
-            entry["input"] = value[:80] if isinstance(value, str) else value
-        out.append(entry)
-    return out
-
-
-def summary(details: list[dict[str, Any]]) -> str:
-    """One line naming the first few offending fields and what is wrong with each."""
-    parts = []
-    for d in details[:MESSAGE_ERRORS]:
-        got = f" (got {d['input']!r})" if "input" in d else ""
-        parts.append(f"{d['field']}: {d['message']}{got}")
-    more = len(details) - MESSAGE_ERRORS
-    return "; ".join(parts) + (f"; and {more} more error(s)" if more > 0 else "")
-
-
-def _not_json(media: str) -> JSONResponse | None:
-    # FastAPI parses a body sent without a Content-Type as JSON, and so does this.
-    if media and media != "application/json" and not media.endswith("+json"):
-        return JSONResponse(
-            status_code=415,
-            content={
-                "message": f"send the body as JSON (Content-Type: application/json), "
-                f"not {media}"
-            },
-        )
-    return None
-
-
-def _unprocessable(errors: list[dict[str, Any]]) -> JSONResponse:
-    details = describe(errors)
-    return JSONResponse(
-        status_code=422,
-        content={"message": summary(details), "detail": details},
-    )
-
-
-def _media(request: Request) -> str:
-    return request.headers.get("content-type", "").split(";")[0].strip()
-
-
-def parse_body(raw: bytes) -> tuple[Any, list[dict[str, Any]]]:
-    """The JSON body, or the errors FastAPI would report for it (as pydantic's)."""
-    if not raw:
-        return None, [{"type": "missing", "loc": ("body",), "msg": "Field required"}]
-    try:
-        return orjson.loads(raw), []
-    except orjson.JSONDecodeError:
-        pass
-    # The standard parser takes what orjson refuses but pydantic words better
-    # (NaN, huge integers) and reports where the JSON breaks.
-    try:
-        return json.loads(raw), []
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        position = getattr(exc, "pos", getattr(exc, "start", 0))
-        message = getattr(exc, "msg", str(exc))
-        return None, [
-            {
-                "type": "json_invalid",
-                "loc": ("body", position),
-                "msg": "JSON decode error",
-                "ctx": {"error": message},
-            }
-        ]
-
-
-def model_info(pkg: package.Package) -> dict[str, Any]:
-    """What `GET /model` reports about the loaded package."""
-    info = pkg.manifest
-    return {
-        "name": info["name"],
-        "version": info["version"],
-        "tag": info["tag"],
-        "commit": info["commit"],
-        "sha256": info["model"]["sha256"],
-        "estimator": info["model"]["estimator"],
-        "hyperparameters": info["model"]["hyperparameters"],
-        "threshold": info["threshold"],
-        "metrics": info["metrics"],
-        "data": info["data"],
-        "max_batch": info["max_batch"],
-        "versions": info["versions"],
-    }
-
-
-def _request_body(model_name: str) -> dict[str, Any]:
-    return {
-        "required": True,
-        "content": {
-            "application/json": {
-                "schema": {"$ref": f"#/components/schemas/{model_name}"}
-            }
-        },
-    }
-
-
-def _document_request(app: FastAPI, model: type[BaseModel]) -> None:
-    """Put the request model's schemas into the OpenAPI document's components."""
-    plain = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            spec = plain()
-            schemas = spec.setdefault("components", {}).setdefault("schemas", {})
-            body = model.model_json_schema(ref_template="#/components/schemas/{model}")
-            schemas.update(body.pop("$defs", {}))
-            schemas[model.__name__] = body
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def create_app(
     pkg: package.Package,
     *,
     max_batch: int | None = None,
+    limits: Limits | None = None,
     plog: predlog.PredictionLog | None = None,
 ) -> FastAPI:
-    """The FastAPI application serving `pkg`; `plog` records what it scores."""
+    """The FastAPI application serving `pkg` within `limits` (default: defaults);
+    `plog` records what it scores and refuses."""
     limit = max_batch or pkg.manifest["max_batch"]
+    limits = limits or Limits()
     PredictRequest = schema.build_request_model(limit)  # noqa: N806 (a class)
     check = schema.ColumnCheck(limit)
     score = scorer.from_model(pkg.model)
     threshold = float(pkg.manifest["threshold"])
     name, version = pkg.manifest["name"], pkg.version
-    info = model_info(pkg)
+    info = contents.public_info(pkg.manifest)
+    common, refused_docs = openapi.responses(limits)
     app = FastAPI(
         title=name,
         version=version,
         description="Churn probability for telecom customers.",
+        responses=common,
         lifespan=predlog.lifespan(plog),
     )
 
-    @app.get("/health")
+    @app.get("/health", response_model=openapi.Health)
     async def health() -> dict[str, str]:
         """Liveness: the service is up and which model version answers."""
         return {"status": "ok", "model": name, "version": version}
@@ -238,41 +99,80 @@ def create_app(
         """The loaded model: version, hash, estimator, metrics and data version."""
         return info
 
+    # One thread words every refusal, one body after another: however many bad
+    # requests arrive at once, the event loop shares the interpreter with one
+    # worker only, so /health and valid requests keep answering.
+    refusals_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="refusals")
+
+    def slow(raw: bytes) -> validation.Outcome:
+        parsed, errors = body.strict(raw, max_depth=limits.max_depth)
+        if errors:
+            outcome = validation.Outcome(limits.max_errors)
+            outcome.add(errors)
+            return outcome
+        return validation.validate(parsed, limit=limit, max_errors=limits.max_errors)
+
+    def record_refusal(*rules: str, outcome: validation.Outcome | None = None) -> None:
+        if plog is not None:  # prediction log: --log-dir
+            found = (
+                predlog.rules(validation.describe(outcome.errors)) if outcome else []
+            )
+            plog.refused([*rules, *found])
+
+    def unprocessable(outcome: validation.Outcome) -> JSONResponse:
+        record_refusal(outcome=outcome)
+        return refusals.unprocessable(outcome)
+
     # The endpoint is `async` on purpose: scoring a request takes microseconds, less
     # than a trip through the thread pool that a plain `def` would cost.
     # It reads the body itself rather than declaring `PredictRequest` as a parameter:
     # FastAPI would then validate every customer one by one, which costs several
     # times the scoring. `ColumnCheck` clears a valid batch column by column; any
-    # other body goes through `PredictRequest`, which words the errors.
+    # other body is parsed strictly and validated customer by customer in a worker
+    # thread, which words the errors and keeps the event loop free meanwhile.
     @app.post(
         "/predict",
-        response_model=PredictResponse,
-        openapi_extra={"requestBody": _request_body(PredictRequest.__name__)},
+        response_model=openapi.PredictResponse,
+        responses=refused_docs,
+        openapi_extra={"requestBody": openapi.request_body(PredictRequest.__name__)},
     )
     async def predict(request: Request) -> Response:
         """Churn probability for each customer, in request order."""
-        refused = _not_json(_media(request))
+        refused = refusals.not_json(refusals.media_type(request))
         if refused is not None:
-            if plog is not None:  # prediction log: --log-dir
-                plog.refused(["body: content_type"])
+            record_refusal("body: content_type")
             return refused
-        body, errors = parse_body(await request.body())
-        if errors:
-            if plog is not None:  # prediction log: --log-dir
-                plog.refused(predlog.rules(describe(errors)))
-            return _unprocessable(errors)
-        checked = check.columns(body)
+        try:
+            raw = await body.read(request, max_bytes=limits.max_body_bytes)
+        except body.TooLarge:
+            record_refusal("body: too_large")
+            return refusals.refuse(
+                413,
+                f"the body exceeds {limits.max_body_bytes} bytes "
+                "(serve.max_body_bytes): split the batch",
+            )
+        except ClientDisconnect:
+            # Gone, or too slow: the protocol has answered 408 and closes.
+            return Response(status_code=408)
+        colons, braces = body.marks(raw)
+        if colons > KEYS_MARGIN * check.members:
+            return unprocessable(validation.too_many_keys(colons, check.members, limit))
+        # orjson is slow on one huge object: a body whose objects hold more members
+        # on average than a customer has is not a valid batch, so it goes straight
+        # to the worker thread rather than stall the event loop here.
+        parsed = None
+        if colons <= 1 + check.width * max(0, braces - 1):
+            parsed = body.fast(raw)
+        checked = None if parsed is None else check.columns(parsed, colons)
         if checked is None:
-            try:
-                customers = PredictRequest.model_validate(body).customers
-            except ValidationError as exc:
-                if plog is not None:  # prediction log: --log-dir
-                    plog.refused(predlog.rules(describe(exc.errors(include_url=False))))
-                return _unprocessable(exc.errors(include_url=False))
+            loop = asyncio.get_running_loop()
+            outcome = await loop.run_in_executor(refusals_pool, slow, raw)
+            if outcome.total:
+                return unprocessable(outcome)
             # A model's __dict__ holds exactly its fields; dict(model) is far slower.
-            features: Any = [c.__dict__ for c in customers]
+            features: Any = [c.__dict__ for c in outcome.customers]
             proba = score.proba(features)
-            ids = [c.customer_id for c in customers]
+            ids = [c.customer_id for c in outcome.customers]
         else:
             ids, features = checked
             proba = score.proba_columns(features)
@@ -291,19 +191,32 @@ def create_app(
             media_type="application/json",
         )
 
-    _document_request(app, PredictRequest)
+    openapi.document_request(app, PredictRequest)
     return app
+
+
+def settings() -> dict[str, Any]:
+    """The `serve:` section of this checkout's params.yaml (empty if none)."""
+    params = config.load_params() if config.PARAMS_FILE.is_file() else {}
+    return params.get("serve") or {}
 
 
 def app_from_env() -> FastAPI:
     """Factory for `uvicorn --factory churn.delivery.serve:app_from_env`.
 
-    The package comes from the CHURN_PACKAGE variable (a path).
+    The package comes from the CHURN_PACKAGE variable (a path). Run this way, the
+    body's limits hold, but uvicorn's own protocol serves: no header or body
+    deadline and no connection limit, which only `churn serve` sets.
     """
     path = os.environ.get(PACKAGE_ENV)
     if not path:
         raise SystemExit(f"set {PACKAGE_ENV} to a model package folder or .tar.gz")
-    return create_app(package.load(Path(path)))
+    limits = Limits.from_settings(settings())
+    try:
+        pkg = package.load(Path(path))
+    except package.PackageError as exc:
+        raise SystemExit(str(exc)) from None
+    return create_app(pkg, limits=limits)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -319,6 +232,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-batch", type=int, help="default: serve.max_batch")
     parser.add_argument("--no-access-log", action="store_true")
     parser.add_argument(
+        "-S",
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one serve: limit for this run, e.g. -S body_timeout=10",
+    )
+    parser.add_argument(
         "--log-dir",
         type=Path,
         help="append what is scored and refused to JSON Lines files here "
@@ -327,6 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     config.setup_logging()
     try:
+        limits = Limits.from_settings(settings(), args.set)
         path = args.package or package.build_from_workspace(
             config.DIST_DIR,
             package.DEV_VERSION,
@@ -342,13 +264,19 @@ def main(argv: list[str] | None = None) -> int:
         plog = predlog.PredictionLog(
             args.log_dir, model=pkg.manifest["name"], version=pkg.version
         )
-    app = create_app(pkg, max_batch=args.max_batch, plog=plog)
+    app = create_app(pkg, max_batch=args.max_batch, limits=limits, plog=plog)
+    # The event loop shares the interpreter with the thread that words refusals:
+    # switching every millisecond rather than every five lets it answer /health
+    # and valid requests while a large bad body is being worked through.
+    sys.setswitchinterval(SWITCH_INTERVAL)
     uvicorn.run(
         app,
         host=args.host,
         port=args.port,
         access_log=not args.no_access_log,
         log_level="info",
+        http=protocol_for(limits),
+        **limits.uvicorn_options(),
     )
     return 0
 
