@@ -69,7 +69,8 @@ def _check(tmp: Path, files: dict[str, bytes], **kw) -> subprocess.CompletedProc
 
 def _good() -> dict[str, bytes]:
     return {
-        "report.md": b"## Churn model report\n\n![ROC curve](report-plots/roc-curve.png)\n"
+        "report.md": b"## Churn model report\n\n"
+        b"![ROC curve](report-plots/roc-curve.png)\n"
         b"See [the docs](https://dvc.org/doc#metrics).\n",
         "report.json": b'{"verdict": "pass"}',
         "report-plots/roc-curve.png": PNG,
