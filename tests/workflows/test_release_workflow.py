@@ -111,7 +111,7 @@ def test_attestation_covers_the_package_and_skips_private_repositories() -> None
     (attest,) = [s for s in _steps() if s.get("uses", "").startswith("actions/attest@")]
     assert attest["uses"].endswith("1e69f48acb82d1966a394da916b4c1698aa569d6")
     assert "!github.event.repository.private" in attest["if"]
-    subjects = attest["with"]["subject-path"].split()
+    subjects = attest["with"]["subject-path"].splitlines()
     assert [s.rsplit("}}", 1)[1] for s in subjects] == [
         ".tar.gz",
         "/model.skops.sha256",
