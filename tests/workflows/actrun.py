@@ -297,6 +297,7 @@ def run_act(
         cmd += ["--env", f"{name}={value}"]
     # Under `make`, MAKEFLAGS would carry the outer make's VENV into the job's make.
     dropped = {"CHURN_ROOT", "PYTHONPATH", "MAKEFLAGS", "MFLAGS", "MAKELEVEL"}
+    dropped |= {"MAKEOVERRIDES", "VENV"}
     run_env = {k: v for k, v in os.environ.items() if k not in dropped}
     run_env["PATH"] = os.pathsep.join([str(GH_BIN), str(venv / "bin"), run_env["PATH"]])
     log.info("running %s", " ".join(cmd))
