@@ -223,7 +223,9 @@ def test_a_fork_gets_no_cloud_runner_and_trains_on_githubs(wrecked: Flow) -> Non
     # CML_CLOUD is set, but a fork's run has no secrets and must not reach a
     # self-hosted machine: launch-runner is skipped, train runs on ubuntu-latest.
     assert "Launch a cloud runner" not in wrecked.train.output
-    assert "[train/train]" in wrecked.train.output
+    assert re.search(
+        r"\[train/train\s*\] ⭐ Run Main Quality gate", wrecked.train.output
+    )
     assert not any(
         c[:2] == ["runner", "launch"] for c in _cml_calls(wrecked.train.record)
     )
@@ -269,7 +271,9 @@ def test_forged_metrics_are_recomputed_and_fail_the_gate(forged: Flow) -> None:
     for name in FORGED:
         assert name in output.split("Committed metrics replaced", 1)[1][:600]
     assert "gate FAILED (rule: regression)" in output
-    text = (forged.train.record / "0" / "report.md").read_text()
+    # Call 0 is the failed `cml runner launch`; call 1 the comment.
+    assert _cml_calls(forged.train.record)[1] == REPORT_CALL
+    text = (forged.train.record / "1" / "report.md").read_text()
     assert "**Quality gate: ❌ fail** (rule `regression`)" in text
     # The gate read what the wrecked model gives, not what was committed.
     committed = json.loads((ROOT / "metrics" / "metrics.json").read_text())
