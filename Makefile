@@ -112,9 +112,9 @@ gate: $(STAMP) ## the quality gate against BASE: 0 pass, 1 fail, 2 cannot judge 
 	python -m churn gate --base="$$BASE" $(REVIEW_FLAGS) \
 		$$([ -f report.json ] && echo --verdict report.json)
 
-lint-workflows: $(STAMP) ## actionlint and zizmor (offline) on .github/workflows
+lint-workflows: $(STAMP) ## actionlint and zizmor (offline, auditor persona) on .github/workflows
 	actionlint
-	zizmor --offline .github/workflows
+	zizmor --offline --persona=auditor .github/workflows
 
 act-train: $(STAMP) ## run the train workflow with act on a PR setting PARAM=key=value
 	python tests/workflows/actrun.py --venv $(abspath $(VENV)) \

@@ -4,9 +4,12 @@
 tests/workflows/actrun.py --param ...`) clones the repository into a temporary
 folder, makes a `main` branch of its current commit and a `pr` branch that changes
 the parameter, and runs `.github/workflows/train.yml` on that pull request with
-`act` in host mode (no Docker). Third-party actions are replaced by the stand-ins in
-`tests/workflows/actions/`, mapped ref for ref, SHA included, and `cml` records
-what it would have posted instead of calling GitHub.
+`act` in host mode (no Docker), then `.github/workflows/report.yml` on the
+`workflow_run` event that train's end would send, as GitHub does: train uploads
+the report as an artifact and report.yml posts it. Third-party actions are replaced
+by the stand-ins in `tests/workflows/actions/`, mapped ref for ref, SHA included;
+`cml` and `gh` are recording stand-ins that keep what they would have sent to
+GitHub instead of calling it.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -31,6 +35,8 @@ sys.path.insert(0, str(HERE.parent))
 import scratch  # noqa: E402
 
 STANDINS = HERE / "actions"
+#: The recording `gh`, put first on PATH (GitHub's runners have the real one).
+GH_BIN = HERE / "bin"
 #: act derives `github.repository` from the origin URL; nothing is fetched from it.
 REPOSITORY = "example/churn"
 
@@ -140,6 +146,30 @@ def borrowed_venv(source: Path, dest: Path) -> Path:
     return dest
 
 
+#: Permissions newer than act's workflow schema, which refuses the whole file over
+#: them. act hands a job no token whose scopes they could change.
+_UNKNOWN_TO_ACT = re.compile(r"^\s+artifact-metadata: \w+.*\n", re.M)
+
+
+def act_compatible(workflow: Path, work: Path) -> Path:
+    """`workflow` itself, or a copy in `work` without what act cannot parse."""
+    text = workflow.read_text()
+    if not _UNKNOWN_TO_ACT.search(text):
+        return workflow
+    copy = work / "workflows" / workflow.name
+    copy.parent.mkdir(parents=True, exist_ok=True)
+    copy.write_text(_UNKNOWN_TO_ACT.sub("", text))
+    return copy
+
+
+def _venv_for(source: Path, work: Path) -> Path:
+    """The borrowed virtualenv of `work`, made on first use and kept for reruns."""
+    dest = work / "venv"
+    if (dest / ".installed").exists():
+        return dest
+    return borrowed_venv(source, dest)
+
+
 def event(repo: Path, *, fork: bool = False) -> dict[str, Any]:
     """A `pull_request` event for the clone's `pr` branch against `main`."""
     head_repo = "someone/churn" if fork else REPOSITORY
@@ -163,6 +193,47 @@ def event(repo: Path, *, fork: bool = False) -> dict[str, Any]:
     }
 
 
+#: The id act's train run gets in the `workflow_run` event that report.yml sees.
+TRAIN_RUN_ID = 4242
+
+
+def workflow_run_event(repo: Path, *, fork: bool, conclusion: str) -> dict[str, Any]:
+    """The `workflow_run` event GitHub sends when train ends on the `pr` branch.
+
+    For a fork GitHub leaves `pull_requests` empty; report.yml then finds the pull
+    request from the artifact's name and checks it against `head_sha`.
+    """
+    head = _git(repo, "rev-parse", "pr")
+    pulls = [] if fork else [{"number": 1, "head": {"sha": head, "ref": "pr"}}]
+    return {
+        "action": "completed",
+        "workflow": {"name": "train"},
+        "workflow_run": {
+            "id": TRAIN_RUN_ID,
+            "name": "train",
+            "event": "pull_request",
+            "status": "completed",
+            "conclusion": conclusion,
+            "head_sha": head,
+            "head_branch": "pr",
+            "head_repository": {"full_name": "someone/churn" if fork else REPOSITORY},
+            "pull_requests": pulls,
+        },
+        "repository": {"full_name": REPOSITORY, "private": False},
+    }
+
+
+def open_pull_request(record: Path, repo: Path) -> None:
+    """Tell the `gh` stand-in that pull request #1 is open with `pr`'s head."""
+    record.mkdir(parents=True, exist_ok=True)
+    pull = {
+        "number": 1,
+        "state": "open",
+        "head": {"sha": _git(repo, "rev-parse", "pr")},
+    }
+    (record / "pulls.json").write_text(json.dumps({"1": pull}))
+
+
 @dataclass(frozen=True)
 class ActRun:
     """What one act run left behind."""
@@ -171,6 +242,7 @@ class ActRun:
     output: str
     record: Path
     artifacts: Path
+    gh: Path | None = None
 
 
 def run_act(
@@ -180,41 +252,90 @@ def run_act(
     work: Path,
     workflow: str = "train.yml",
     fork: bool = False,
+    event_name: str = "pull_request",
+    payload: dict[str, Any] | None = None,
+    variables: dict[str, str] | None = None,
+    env: dict[str, str] | None = None,
 ) -> ActRun:
     """Run `.github/workflows/<workflow>` in `repo` with act in host mode, with
-    the packages of `venv` (which stays untouched)."""
-    record, artifacts = work / "cml", work / "artifacts"
-    venv = borrowed_venv(venv, work / "venv")
-    event_file = work / "event.json"
-    event_file.write_text(json.dumps(event(repo, fork=fork)))
+    the packages of `venv` (which stays untouched).
+
+    `payload` is the event (default: a pull request from `event`), `variables`
+    the repository variables (`vars.*`), `env` more environment for the steps.
+    The stand-ins record into `work`: cml/, gh/ and artifacts/.
+    """
+    record, artifacts, gh = work / "cml", work / "artifacts", work / "gh"
+    venv = _venv_for(venv, work)
+    event_file = work / f"event-{workflow}.json"
+    event_file.write_text(json.dumps(payload or event(repo, fork=fork)))
     workflow_file = repo / ".github" / "workflows" / workflow
     cmd = [
         str(venv / "bin" / "act"),
-        "pull_request",
+        event_name,
         "--workflows",
-        str(workflow_file),
+        str(act_compatible(workflow_file, work)),
         "--platform",
         "ubuntu-latest=-self-hosted",
         "--eventpath",
         str(event_file),
         *mappings(workflow_file),
-        "--env",
-        f"VENV={venv}",
-        "--env",
-        f"CML_RECORD_DIR={record}",
-        "--env",
-        f"ARTIFACT_DIR={artifacts}",
     ]
+    for name, value in (variables or {}).items():
+        cmd += ["--var", f"{name}={value}"]
+    steps_env = {
+        "VENV": str(venv),
+        "CML_RECORD_DIR": str(record),
+        "GH_RECORD_DIR": str(gh),
+        "ARTIFACT_DIR": str(artifacts),
+        **(env or {}),
+    }
+    for name, value in steps_env.items():
+        cmd += ["--env", f"{name}={value}"]
+    run_env = scratch.tool_env(venv)
+    # Under `make`, MAKEFLAGS would carry the outer make's VENV into the job's make.
+    for name in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES", "VENV"):
+        run_env.pop(name, None)
+    run_env["PATH"] = os.pathsep.join([str(GH_BIN), run_env["PATH"]])
     log.info("running %s", " ".join(cmd))
     proc = subprocess.run(
         cmd,
         cwd=repo,
-        env=scratch.tool_env(venv),
+        env=run_env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
-    return ActRun(proc.returncode, proc.stdout, record, artifacts)
+    return ActRun(proc.returncode, proc.stdout, record, artifacts, gh)
+
+
+def run_report(
+    repo: Path, train: ActRun, *, venv: Path, work: Path, fork: bool
+) -> ActRun:
+    """report.yml on the `workflow_run` event that the end of `train` sends."""
+    open_pull_request(work / "gh", repo)
+    conclusion = "success" if train.returncode == 0 else "failure"
+    return run_act(
+        repo,
+        venv=venv,
+        work=work,
+        workflow="report.yml",
+        event_name="workflow_run",
+        payload=workflow_run_event(repo, fork=fork, conclusion=conclusion),
+    )
+
+
+def run_pull_request(
+    repo: Path,
+    *,
+    venv: Path,
+    work: Path,
+    fork: bool = False,
+    variables: dict[str, str] | None = None,
+    env: dict[str, str] | None = None,
+) -> tuple[ActRun, ActRun]:
+    """train.yml on the pull request, then report.yml on its `workflow_run`."""
+    train = run_act(repo, venv=venv, work=work, fork=fork, variables=variables, env=env)
+    return train, run_report(repo, train, venv=venv, work=work, fork=fork)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -231,13 +352,16 @@ def main(argv: list[str] | None = None) -> int:
     repo = pull_request_clone(
         work / "repo", args.param or ["train.logistic_regression.C=0.3"]
     )
-    result = run_act(repo, venv=args.venv, work=work, fork=args.fork)
-    sys.stdout.write(result.output)
-    log.info(
-        "act exited %d; cml calls and reports: %s", result.returncode, result.record
-    )
-    log.info("artifacts: %s", result.artifacts)
-    return result.returncode
+    train, report = run_pull_request(repo, venv=args.venv, work=work, fork=args.fork)
+    sys.stdout.write(train.output)
+    sys.stdout.write(report.output)
+    log.info("train.yml: act exited %d", train.returncode)
+    log.info("report.yml: act exited %d", report.returncode)
+    # The check's result is train's; a report that could not be posted fails too.
+    code = train.returncode or report.returncode
+    log.info("act exited %d; cml calls and reports: %s", code, train.record)
+    log.info("artifacts: %s", train.artifacts)
+    return code
 
 
 if __name__ == "__main__":

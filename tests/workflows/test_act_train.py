@@ -1,17 +1,24 @@
 """The real train workflow, run by `act` in host mode on pull requests.
 
 Each case clones the repository, opens a `pr` branch that changes params.yaml and
-runs `.github/workflows/train.yml` with the local stand-in actions and the
-recording `cml`. One PR changes a parameter harmlessly (the level-2 README's `make
-act-train` command): the job passes and `cml` receives the report. One wrecks the
-model and comes from a fork: the gate fails the job and nothing is posted. One
-brings data that fails validation: the report still goes out, then the job fails.
+runs `.github/workflows/train.yml` with the local stand-in actions, then
+`.github/workflows/report.yml` on the `workflow_run` event train's end sends, with
+the recording `cml` and `gh`. One PR changes a parameter harmlessly (the level-2
+README's `make act-train` command): the job passes and `cml` receives the report.
+One wrecks the model and comes from a fork, with the cloud runner switched on: the
+fork gets no cloud runner, train runs on GitHub's, the gate fails the job, and
+report.yml still posts the report. One brings data that fails validation: the
+report goes out, and the job fails. One forges its metrics together with their
+hashes in dvc.lock, with a warm DVC cache that makes `dvc repro` trust them: the
+job recomputes them and the gate fails.
 """
 
 import json
 import re
 import shlex
+import shutil
 import struct
+from dataclasses import dataclass
 from pathlib import Path
 
 import actrun
@@ -19,7 +26,7 @@ import pytest
 import yaml
 from test_level2_readme import bash_commands
 
-from conftest import ROOT, SOURCE, VENV, make
+from conftest import ROOT, SOURCE, VENV, make, run
 
 pytestmark = pytest.mark.slow
 
@@ -32,11 +39,47 @@ WRECK = [
 ]
 
 
-def _run(
-    tmp: Path, params: list[str], *, fork: bool, files: dict[str, str] | None = None
-) -> actrun.ActRun:
-    repo = actrun.pull_request_clone(tmp / "repo", params, files=files)
-    return actrun.run_act(repo, venv=VENV, work=tmp, fork=fork)
+REPORT_CALL = [
+    "comment",
+    "update",
+    "report.md",
+    "--target=pr/1",
+    f"--repo=https://github.com/{actrun.REPOSITORY}",
+    "--watermark-title=churn model report",
+]
+
+
+@dataclass(frozen=True)
+class Flow:
+    """train.yml on a pull request, then report.yml on its workflow_run."""
+
+    train: actrun.ActRun
+    report: actrun.ActRun
+
+    @property
+    def output(self) -> str:
+        return self.train.output + self.report.output
+
+
+def _flow(
+    repo: Path,
+    tmp: Path,
+    *,
+    fork: bool,
+    variables: dict[str, str] | None = None,
+    env: dict[str, str] | None = None,
+) -> Flow:
+    train, report = actrun.run_pull_request(
+        repo, venv=VENV, work=tmp, fork=fork, variables=variables, env=env
+    )
+    return Flow(train, report)
+
+
+def _cml_calls(record: Path) -> list[list[str]]:
+    calls = record / "calls.jsonl"
+    if not calls.exists():
+        return []
+    return [json.loads(line)["args"] for line in calls.read_text().splitlines()]
 
 
 @pytest.fixture(scope="module")
@@ -57,21 +100,54 @@ def _make_act_train(tmp: Path, *args: str) -> actrun.ActRun:
 
 
 @pytest.fixture(scope="module")
-def wrecked(tmp_path_factory: pytest.TempPathFactory) -> actrun.ActRun:
-    """`make act-train PARAM="<three settings>" FORK=1`, as the README shows."""
+def wrecked(tmp_path_factory: pytest.TempPathFactory) -> Flow:
+    """The README's wrecking settings from a fork, with CML_CLOUD set."""
     tmp = tmp_path_factory.mktemp("act-wrecked")
-    return _make_act_train(tmp, f"PARAM={' '.join(WRECK)}", "FORK=1")
+    repo = actrun.pull_request_clone(tmp / "repo", WRECK)
+    return _flow(repo, tmp, fork=True, variables={"CML_CLOUD": "aws"})
 
 
 @pytest.fixture(scope="module")
-def bad_data(tmp_path_factory: pytest.TempPathFactory) -> actrun.ActRun:
+def bad_data(tmp_path_factory: pytest.TempPathFactory) -> Flow:
     """A PR whose data has a contract type the contract does not allow."""
     lines = SOURCE.read_text().splitlines(keepends=True)
     assert ",Month-to-month," in lines[1]
     lines[1] = lines[1].replace(",Month-to-month,", ",Weekly,")
     source = SOURCE.relative_to(ROOT).as_posix()
     tmp = tmp_path_factory.mktemp("act-bad-data")
-    return _run(tmp, [], fork=False, files={source: "".join(lines)})
+    repo = actrun.pull_request_clone(tmp / "repo", [], files={source: "".join(lines)})
+    return _flow(repo, tmp, fork=False)
+
+
+#: The files a forger copies from main, with their hashes committed in dvc.lock.
+FORGED = ("metrics/metrics.json", "metrics/predictions.csv")
+
+
+@pytest.fixture(scope="module")
+def forged(tmp_path_factory: pytest.TempPathFactory) -> Flow:
+    """A PR that wrecks the model, then commits main's metrics and predictions in
+    place of its own, with their md5 in dvc.lock (`dvc commit`), so that `dvc
+    repro` finds every stage up to date. The DVC cache that train restores holds
+    the wrecked model (as an earlier run of the same PR would have left it), and
+    CML_CLOUD is set without its secrets, so the cloud runner fails to launch."""
+    tmp = tmp_path_factory.mktemp("act-forged")
+    repo = actrun.pull_request_clone(tmp / "repo", WRECK)
+    run(["dvc", "repro"], repo)
+    for name in FORGED:
+        main = run(["git", "show", f"main:{name}"], repo).stdout
+        (repo / name).write_text(main)
+    run(["dvc", "commit", "--force", "evaluate"], repo)
+    run(["git", "commit", "-qam", "Forge the metrics"], repo)
+    status = run(["dvc", "status"], repo).stdout
+    assert "Data and pipelines are up to date" in status, status
+    shutil.copytree(repo / ".dvc" / "cache", tmp / "act-cache" / "dvc-Linux-forged")
+    return _flow(
+        repo,
+        tmp,
+        fork=False,
+        variables={"CML_CLOUD": "aws"},
+        env={"ACT_CACHE_DIR": str(tmp / "act-cache")},
+    )
 
 
 def _png_size(path: Path) -> tuple[int, int]:
@@ -89,13 +165,9 @@ def test_harmless_change_passes(harmless: actrun.ActRun) -> None:
 
 
 def test_cml_received_the_report(harmless: actrun.ActRun) -> None:
-    calls = [
-        json.loads(line)
-        for line in (harmless.record / "calls.jsonl").read_text().splitlines()
-    ]
-    assert [c["args"][:3] for c in calls] == [["comment", "update", "report.md"]]
-    assert "--watermark-title=churn model report" in calls[0]["args"]
-    assert "--target=pr" in calls[0]["args"]
+    # Posted by report.yml, from the artifact train uploaded.
+    assert "Success - Main Post the report on the pull request" in harmless.output
+    assert _cml_calls(harmless.record) == [REPORT_CALL]
     text = (harmless.record / "0" / "report.md").read_text()
     assert "| metric | main | PR | change | 95% CI of change | |" in text
     main_auc = json.loads((ROOT / "metrics" / "metrics.json").read_text())["roc_auc"]
@@ -113,6 +185,19 @@ def test_cml_received_the_report(harmless: actrun.ActRun) -> None:
         assert width > 100 and height > 100
 
 
+def test_the_report_artifact_holds_only_the_report(harmless: actrun.ActRun) -> None:
+    art = harmless.artifacts / "report-1"
+    names = sorted(p.relative_to(art).as_posix() for p in art.rglob("*") if p.is_file())
+    assert "report.md" in names
+    assert all(
+        n in ("report.md", "report.json")
+        or re.fullmatch(r"report-plots/[\w-]+\.png", n)
+        for n in names
+    ), names
+    plots = yaml.safe_load((ROOT / "dvc.yaml").read_text())["plots"]
+    assert len([n for n in names if n.endswith(".png")]) == len(plots)
+
+
 def test_artifacts_hold_model_metrics_plots_and_data_docs(
     harmless: actrun.ActRun,
 ) -> None:
@@ -125,31 +210,87 @@ def test_artifacts_hold_model_metrics_plots_and_data_docs(
     assert (art / "report.md").read_text().startswith("## Churn model report")
 
 
-def test_wrecked_model_fails_the_job(wrecked: actrun.ActRun) -> None:
-    assert wrecked.returncode != 0
-    assert "act exited 1" in wrecked.output
-    assert "Failure - Main Quality gate" in wrecked.output
-    assert "gate FAILED (rule: regression)" in wrecked.output
-    text = (wrecked.artifacts / "train" / "report.md").read_text()
+def test_wrecked_model_fails_the_job(wrecked: Flow) -> None:
+    assert wrecked.train.returncode != 0
+    assert "Failure - Main Quality gate" in wrecked.train.output
+    assert "gate FAILED (rule: regression)" in wrecked.train.output
+    text = (wrecked.train.artifacts / "train" / "report.md").read_text()
     assert "**Quality gate: ❌ fail** (rule `regression`)" in text
     assert '| `train.estimator` | `"logistic_regression"` |' in text
 
 
-def test_fork_pull_request_is_not_posted(wrecked: actrun.ActRun) -> None:
-    assert "Report not posted" in wrecked.output
-    assert not (wrecked.record / "calls.jsonl").exists()
+def test_a_fork_gets_no_cloud_runner_and_trains_on_githubs(wrecked: Flow) -> None:
+    # CML_CLOUD is set, but a fork's run has no secrets and must not reach a
+    # self-hosted machine: launch-runner is skipped, train runs on ubuntu-latest.
+    assert "Launch a cloud runner" not in wrecked.train.output
+    assert re.search(
+        r"\[train/train\s*\] ⭐ Run Main Quality gate", wrecked.train.output
+    )
+    assert not any(
+        c[:2] == ["runner", "launch"] for c in _cml_calls(wrecked.train.record)
+    )
 
 
-def test_bad_data_is_reported_and_fails_the_job(bad_data: actrun.ActRun) -> None:
-    assert bad_data.returncode != 0
-    # The failed pipeline does not stop the report: it is posted, then the job fails.
-    assert "Success - Main Post the report on the pull request" in bad_data.output
-    assert "gate FAILED (rule: validation)" in bad_data.output
-    assert "Failure - Main Quality gate" in bad_data.output
-    text = (bad_data.record / "0" / "report.md").read_text()
+def test_a_fork_pull_request_gets_the_report_through_report_yml(wrecked: Flow) -> None:
+    assert wrecked.report.returncode == 0, wrecked.report.output[-5000:]
+    assert _cml_calls(wrecked.train.record) == [REPORT_CALL]
+    text = (wrecked.train.record / "0" / "report.md").read_text()
+    assert "**Quality gate: ❌ fail** (rule `regression`)" in text
+    # GitHub's API, as report.yml used it: the artifacts of the train run, the
+    # pull request the artifact names (its head checked), the zip.
+    gh = [
+        json.loads(line)["args"]
+        for line in (wrecked.train.gh / "calls.jsonl").read_text().splitlines()
+    ]
+    repo = actrun.REPOSITORY
+    assert gh == [
+        ["api", f"repos/{repo}/actions/runs/{actrun.TRAIN_RUN_ID}/artifacts"],
+        ["api", f"repos/{repo}/pulls/1"],
+        ["api", f"repos/{repo}/actions/artifacts/1/zip"],
+    ]
+
+
+def test_bad_data_is_reported_and_fails_the_job(bad_data: Flow) -> None:
+    assert bad_data.train.returncode != 0
+    # The failed pipeline does not stop the report: it is uploaded, and posted.
+    assert "gate FAILED (rule: validation)" in bad_data.train.output
+    assert "Failure - Main Quality gate" in bad_data.train.output
+    assert (
+        "Success - Main Post the report on the pull request" in bad_data.report.output
+    )
+    text = (bad_data.train.record / "0" / "report.md").read_text()
     assert "**Quality gate: ❌ fail** (rule `validation`)" in text
     assert "| `expect_column_values_to_be_in_set` | contract | 1 | `'Weekly'` |" in text
     assert "these are the metrics of the last good model" in text
+
+
+def test_forged_metrics_are_recomputed_and_fail_the_gate(forged: Flow) -> None:
+    output = forged.train.output
+    assert forged.train.returncode != 0
+    assert "Committed metrics replaced" in output
+    for name in FORGED:
+        assert name in output.split("Committed metrics replaced", 1)[1][:600]
+    assert "gate FAILED (rule: regression)" in output
+    # Call 0 is the failed `cml runner launch`; call 1 the comment.
+    assert _cml_calls(forged.train.record)[1] == REPORT_CALL
+    text = (forged.train.record / "1" / "report.md").read_text()
+    assert "**Quality gate: ❌ fail** (rule `regression`)" in text
+    # The gate read what the wrecked model gives, not what was committed.
+    committed = json.loads((ROOT / "metrics" / "metrics.json").read_text())
+    judged = json.loads(
+        (forged.train.artifacts / "train" / "metrics" / "metrics.json").read_text()
+    )
+    assert judged["roc_auc"] < committed["roc_auc"] - 0.01
+
+
+def test_a_cloud_runner_that_fails_to_launch_falls_back(forged: Flow) -> None:
+    output = forged.train.output
+    launches = [
+        c for c in _cml_calls(forged.train.record) if c[:2] == ["runner", "launch"]
+    ]
+    assert len(launches) == 1 and "--single" in launches[0]
+    assert "No cloud runner" in output
+    assert "Success - Main Quality gate" not in output  # train ran, and judged
 
 
 def test_readme_shows_the_wrecking_settings_this_test_uses() -> None:

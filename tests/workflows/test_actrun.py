@@ -31,3 +31,20 @@ def test_set_param() -> None:
     assert params["train"]["logistic_regression"]["C"] == 0.3
     with pytest.raises(KeyError, match="train.nope"):
         actrun.set_param(params, "train.nope=1")
+
+
+def test_act_reads_a_copy_without_the_permissions_its_schema_lacks(
+    tmp_path: Path,
+) -> None:
+    release = ROOT / ".github" / "workflows" / "release.yml"
+    copy = actrun.act_compatible(release, tmp_path)
+    assert copy != release and "artifact-metadata" in release.read_text()
+    dropped = [
+        line
+        for line in release.read_text().splitlines()
+        if line not in copy.read_text().splitlines()
+    ]
+    assert dropped == [line for line in dropped if "artifact-metadata:" in line]
+    assert len(dropped) == 1
+    train = ROOT / ".github" / "workflows" / "train.yml"
+    assert actrun.act_compatible(train, tmp_path) == train

@@ -1,22 +1,26 @@
 """The release workflow: linted, least-privilege, and run for real under `act`.
 
-Under act the job runs on this machine against a temporary clone. actions/checkout is
-act's own local checkout; actions/setup-python is mapped to the stand-in in
-tests/workflows/actions/release/; `gh` is a recording stand-in on PATH, so the run
-goes through the real pipeline, package, smoke test and tag push (to a local bare
-repository), and stops short of GitHub only at the publishing command itself.
+Under act the job runs on this machine against a temporary clone, with the stand-in
+actions of tests/workflows/actions/ (actions/attest among them: it records what
+would be attested) and the recording `gh` of tests/workflows/bin/, so the run goes
+through the real pipeline, gate, package, smoke test and tag push (to a local bare
+repository), and stops short of GitHub only at the publishing commands themselves.
+Runs: a first release; the same commit again (released: nothing to do); the same
+commit after a release that was tagged but never published (it is finished); and a
+run by hand on a branch (refused before anything is tagged).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-import os
 import re
+import shutil
 import subprocess
-import sys
 import tarfile
 from pathlib import Path
 
+import actrun
 import pytest
 import yaml
 
@@ -25,7 +29,6 @@ from churn.delivery import package
 from conftest import ROOT, VENV, assert_same_values, clone
 
 WORKFLOW = ROOT / ".github" / "workflows" / "release.yml"
-STAND_INS = ROOT / "tests" / "workflows" / "actions" / "release"
 BIN = VENV / "bin"
 _USES = re.compile(r"uses:\s*([\w.-]+/[\w.-]+)@(\S+)(.*)")
 
@@ -54,7 +57,7 @@ def test_actionlint_passes() -> None:
 
 
 def test_zizmor_offline_passes() -> None:
-    proc = _tool("zizmor", "--offline", str(WORKFLOW))
+    proc = _tool("zizmor", "--offline", "--persona=auditor", str(WORKFLOW))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "No findings" in proc.stdout + proc.stderr
 
@@ -62,7 +65,13 @@ def test_zizmor_offline_passes() -> None:
 def test_least_privilege_and_one_release_at_a_time() -> None:
     flow = _workflow()
     assert flow["permissions"] == {}
-    assert flow["jobs"]["release"]["permissions"] == {"contents": "write"}
+    # The tag and the release, and the attestation: only this job, only these.
+    assert flow["jobs"]["release"]["permissions"] == {
+        "contents": "write",
+        "id-token": "write",
+        "attestations": "write",
+        "artifact-metadata": "write",
+    }
     assert flow["concurrency"] == {"group": "release", "cancel-in-progress": False}
     # PyYAML reads the key `on` as True.
     assert flow[True]["push"] == {"branches": ["main"]}
@@ -77,59 +86,39 @@ def test_every_action_is_pinned_to_a_commit_with_its_tag() -> None:
 
 
 def test_steps_gate_and_smoke_test_before_anything_is_published() -> None:
-    runs = [step.get("run", "") for step in _steps()]
+    steps = _steps()
+    runs = [step.get("run", "") + step.get("uses", "") for step in steps]
     order = [
+        "refs/heads/main",
         "make install",
         "make repro",
+        "dvc repro --force --single-item drift evaluate",
+        "--release-plan",
         "make package",
         "churn smoke",
-        "git tag",
+        "churn gate --base",
+        "git tag -a",
+        "actions/attest@",
+        "gh release create",
     ]
     at = [next(i for i, run in enumerate(runs) if key in run) for key in order]
-    publish = next(i for i, run in enumerate(runs) if "gh release create" in run)
-    assert at == sorted(at) and at[-1] < publish
+    assert at == sorted(at), list(zip(order, at, strict=True))
+    # Refused first, before the checkout: nothing of a branch is even built.
+    assert at[0] == 0
+
+
+def test_attestation_covers_the_package_and_skips_private_repositories() -> None:
+    (attest,) = [s for s in _steps() if s.get("uses", "").startswith("actions/attest@")]
+    assert attest["uses"].endswith("1e69f48acb82d1966a394da916b4c1698aa569d6")
+    assert "!github.event.repository.private" in attest["if"]
+    subjects = attest["with"]["subject-path"].splitlines()
+    assert [s.rsplit("}}", 1)[1] for s in subjects] == [
+        ".tar.gz",
+        "/model.skops.sha256",
+    ]
 
 
 # --- the real run under act -----------------------------------------------------
-
-FAKE_GH = """#!/usr/bin/env bash
-# Records each call; keeps a copy of every file handed to `gh release create`.
-printf '%s\\n' "$*" >> "{record}/calls.txt"
-if [ "$1 $2" = "release create" ]; then
-  for arg in "$@"; do
-    if [ -f "$arg" ]; then cp "$arg" "{record}/"; fi
-  done
-fi
-"""
-
-
-def _job_venv(tmp: Path) -> Path:
-    """A virtualenv for the job that sees this test run's packages, installs nothing.
-
-    Its install stamp is dated in the future, so `make install` has nothing to do:
-    the job must never install into (or re-point) the virtualenv running the tests.
-    """
-    venv = tmp / "job-venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", venv], check=True)
-    site = next((venv / "lib").glob("python3*/site-packages"))
-    shared = [p for p in sys.path if p.endswith("site-packages") and Path(p).is_dir()]
-    lines = [f"import site; site.addsitedir({p!r})" for p in shared]
-    (site / "shared_packages.pth").write_text("\n".join(lines) + "\n")
-    stamp = venv / ".installed"
-    stamp.touch()
-    os.utime(stamp, (4_102_444_800, 4_102_444_800))  # 2100-01-01
-    return venv
-
-
-_NOT_INHERITED = {
-    "CHURN_ROOT",
-    "PYTHONPATH",
-    "VENV",
-    "MAKEFLAGS",
-    "MFLAGS",
-    "MAKELEVEL",
-    "MAKEOVERRIDES",
-}
 
 
 def _git(repo: Path, *args: str) -> str:
@@ -139,119 +128,110 @@ def _git(repo: Path, *args: str) -> str:
     return proc.stdout.strip()
 
 
-def _act(repo: Path, tmp: Path, fake_bin: Path) -> subprocess.CompletedProcess:
+def _act(
+    repo: Path, work: Path, *, event: str = "push", payload: dict | None = None
+) -> actrun.ActRun:
     """Run the release workflow under act for a push to main of `repo`."""
-    event = tmp / "event.json"
-    event.write_text(json.dumps({"ref": "refs/heads/main"}))
-    venv = tmp / "job-venv"
-    if not venv.exists():
-        _job_venv(tmp)
-    mapped = []
-    for action, ref, _ in _uses():
-        if action == "actions/checkout":
-            continue  # act checks out the local repository itself
-        stand_in = STAND_INS / action.split("/")[1]
-        assert (stand_in / "action.yml").is_file(), f"no stand-in for {action}"
-        mapped += ["--local-repository", f"{action}@{ref}={stand_in}"]
-    path = os.pathsep.join(
-        [str(fake_bin), str(venv / "bin"), str(BIN), os.environ["PATH"]]
+    run = actrun.run_act(
+        repo,
+        venv=VENV,
+        work=work,
+        workflow="release.yml",
+        event_name=event,
+        payload=payload or {"ref": "refs/heads/main"},
     )
-    cmd = [
-        str(BIN / "act"),
-        "push",
-        "-W",
-        ".github/workflows/release.yml",
-        "-P",
-        "ubuntu-latest=-self-hosted",
-        "-e",
-        str(event),
-        *mapped,
-        "--env",
-        f"VENV={venv}",
-        "--env",
-        f"PATH={path}",
-        "--env",
-        "GIT_PAGER=cat",
-    ]
-    # Steps see this environment. Under `make test`, MAKEFLAGS carries the outer
-    # make's `VENV=...`, which would beat the job's VENV and send `make install`
-    # into the virtualenv running the tests: drop make's variables, and ours.
-    env = {k: v for k, v in os.environ.items() if k not in _NOT_INHERITED}
-    proc = subprocess.run(
-        cmd, cwd=repo, env=env, capture_output=True, text=True, timeout=1200
-    )
-    # The job's `make install` must have found its virtualenv ready, never
-    # installing into (or re-pointing) the one running the tests.
-    assert "Nothing to be done for 'install'" in proc.stdout + proc.stderr, proc.stdout[
-        -6000:
-    ]
-    return proc
+    return run
+
+
+def _gh_calls(work: Path) -> list[list[str]]:
+    calls = work / "gh" / "calls.jsonl"
+    if not calls.exists():
+        return []
+    return [json.loads(line)["args"] for line in calls.read_text().splitlines()]
+
+
+def _tags(origin: Path) -> list[str]:
+    return _git(origin, "tag", "--list", "churn-model@v*").split()
 
 
 @pytest.fixture(scope="module")
-def act_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """One run of the release workflow under act, and what it left behind."""
+def released(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """A clone whose main had a release (1.2.0) one commit ago, pushing to a local
+    bare origin; the release workflow run once on it."""
     tmp = tmp_path_factory.mktemp("release")
     repo = clone(tmp / "repo")
     _git(repo, "checkout", "-q", "-B", "main")
-    # An earlier release, so the version comes from the tags: 1.2.0 -> 1.3.0.
+    # An earlier release, so the version comes from the tags (1.2.0 -> 1.3.0) and
+    # the gate has a previous release to judge against.
     _git(repo, "tag", "-a", "churn-model@v1.2.0", "-m", "an earlier release")
+    _git(repo, "commit", "-q", "--allow-empty", "-m", "A merge after 1.2.0")
     origin = tmp / "origin.git"
     _git(tmp, "clone", "-q", "--bare", str(repo), str(origin))
     _git(repo, "remote", "set-url", "origin", str(origin))
-    record = tmp / "published"
-    record.mkdir()
-    fake_bin = tmp / "fake-bin"
-    fake_bin.mkdir()
-    gh = fake_bin / "gh"
-    gh.write_text(FAKE_GH.format(record=record))
-    gh.chmod(0o755)
-    proc = _act(repo, tmp, fake_bin)
-    return {
-        "proc": proc,
-        "output": proc.stdout + proc.stderr,
-        "repo": repo,
-        "origin": origin,
-        "record": record,
-        "tmp": tmp,
-        "fake_bin": fake_bin,
-    }
+    run = _act(repo, tmp)
+    return {"run": run, "repo": repo, "origin": origin, "work": tmp}
 
 
 @pytest.fixture(scope="module")
-def act_rerun(act_run: dict) -> dict:
-    """The workflow again on the same commit, now that 1.3.0 holds its model."""
-    repo, record = act_run["repo"], act_run["record"]
+def rerun(released: dict) -> dict:
+    """The workflow again on the same commit, now that 1.3.0 is released."""
+    repo, work = released["repo"], released["work"]
     _git(repo, "fetch", "-q", "--tags", "origin")
-    calls = (record / "calls.txt").read_text()
-    proc = _act(repo, act_run["tmp"], act_run["fake_bin"])
-    return {
-        "proc": proc,
-        "output": proc.stdout + proc.stderr,
-        "new_calls": (record / "calls.txt").read_text()[len(calls) :],
-    }
+    before = len(_gh_calls(work))
+    run = _act(repo, work)
+    return {"run": run, "new_calls": _gh_calls(work)[before:]}
+
+
+@pytest.fixture(scope="module")
+def resumed(released: dict, rerun: dict) -> dict:
+    """The same commit once more, as after a run that pushed the tag 1.3.0 and
+    then failed before `gh release create`: the tag is there, GitHub has no
+    release for it (`gh release view` fails). The repository is private here, so
+    the attestation is skipped."""
+    repo, work = released["repo"], released["work"]
+    (work / "gh" / "releases.txt").write_text("")
+    shutil.rmtree(work / "gh" / "release")
+    attested = (work / "gh" / "attestations.txt").read_text()
+    before = len(_gh_calls(work))
+    payload = {"ref": "refs/heads/main", "repository": {"private": True}}
+    run = _act(repo, work, payload=payload)
+    return {"run": run, "new_calls": _gh_calls(work)[before:], "attested": attested}
 
 
 @pytest.mark.slow
-def test_release_job_succeeds_under_act(act_run: dict) -> None:
-    output = act_run["output"]
-    assert act_run["proc"].returncode == 0, output[-6000:]
-    assert "Job succeeded" in output
-    assert "smoke test passed: churn-model 1.3.0" in output
+def test_release_job_succeeds_under_act(released: dict) -> None:
+    run = released["run"]
+    assert run.returncode == 0, run.output[-6000:]
+    assert "Job succeeded" in run.output
+    assert "smoke test passed: churn-model 1.3.0" in run.output
+    # The job's `make install` found its virtualenv ready, never installing into
+    # (or re-pointing) the one running the tests.
+    assert "Nothing to be done for 'install'" in run.output
 
 
 @pytest.mark.slow
-def test_version_tag_is_pushed_as_gto_reads_it(act_run: dict) -> None:
-    origin, repo = act_run["origin"], act_run["repo"]
-    tags = _git(origin, "tag", "--list", "churn-model@v*").split()
-    assert tags == ["churn-model@v1.2.0", "churn-model@v1.3.0"]
+def test_the_gate_judged_the_model_against_the_previous_release(
+    released: dict,
+) -> None:
+    output = released["run"].output
+    assert "judging against the previous release, churn-model@v1.2.0" in output
+    assert "gate passed" in output
+    gate = output.index("Success - Main Quality gate against the previous release")
+    assert gate < output.index("Success - Main Tag the model version")
+
+
+@pytest.mark.slow
+def test_version_tag_is_pushed_as_gto_reads_it(released: dict) -> None:
+    origin, repo = released["origin"], released["repo"]
+    assert _tags(origin) == ["churn-model@v1.2.0", "churn-model@v1.3.0"]
     assert _git(origin, "rev-parse", "churn-model@v1.3.0^{commit}") == _git(
         repo, "rev-parse", "HEAD"
     )
     message = _git(
         origin, "tag", "--list", "--format=%(contents)", "churn-model@v1.3.0"
     )
-    manifest = package.load(act_run["record"] / "churn-model-1.3.0.tar.gz").manifest
+    published = released["work"] / "gh" / "release" / "churn-model@v1.3.0"
+    manifest = package.load(published / "churn-model-1.3.0.tar.gz").manifest
     assert message.splitlines() == [
         "Registering artifact churn-model version v1.3.0",
         "",
@@ -265,13 +245,13 @@ def test_version_tag_is_pushed_as_gto_reads_it(act_run: dict) -> None:
 
 
 @pytest.mark.slow
-def test_publishing_received_the_package_card_and_metrics(act_run: dict) -> None:
-    record = act_run["record"]
-    calls = (record / "calls.txt").read_text().splitlines()
-    assert calls[0] == "auth setup-git"
-    create = calls[1].split()
+def test_publishing_received_the_package_card_and_metrics(released: dict) -> None:
+    calls = _gh_calls(released["work"])
+    assert [c[:2] for c in calls] == [["auth", "setup-git"], ["release", "create"]]
+    create = next(c for c in calls if c[:2] == ["release", "create"])
     assert create[:4] == ["release", "create", "churn-model@v1.3.0", "--verify-tag"]
-    published = sorted(p.name for p in record.iterdir() if p.name != "calls.txt")
+    record = released["work"] / "gh" / "release" / "churn-model@v1.3.0"
+    published = sorted(p.name for p in record.iterdir())
     assert published == [
         "churn-model-1.3.0.tar.gz",
         "metrics.json",
@@ -291,13 +271,66 @@ def test_publishing_received_the_package_card_and_metrics(act_run: dict) -> None
 
 
 @pytest.mark.slow
+def test_the_published_files_are_the_attested_ones(released: dict) -> None:
+    record = released["work"] / "gh" / "release" / "churn-model@v1.3.0"
+    attested = (released["work"] / "gh" / "attestations.txt").read_text().splitlines()
+    names = {line.split()[1].rsplit("/", 1)[1]: line.split()[0] for line in attested}
+    assert sorted(names) == ["churn-model-1.3.0.tar.gz", "model.skops.sha256"]
+    for name, digest in names.items():
+        assert hashlib.sha256((record / name).read_bytes()).hexdigest() == digest
+
+
+@pytest.mark.slow
 def test_an_unchanged_model_is_checked_but_not_released_again(
-    act_run: dict, act_rerun: dict
+    released: dict, rerun: dict
 ) -> None:
-    output = act_rerun["output"]
-    assert act_rerun["proc"].returncode == 0, output[-6000:]
-    assert "changed=false" in output
-    assert "smoke test passed: churn-model 1.4.0" in output
-    assert act_rerun["new_calls"] == "", "nothing may be published"
-    tags = _git(act_run["origin"], "tag", "--list", "churn-model@v*").split()
-    assert tags == ["churn-model@v1.2.0", "churn-model@v1.3.0"]
+    run = rerun["run"]
+    assert run.returncode == 0, run.output[-6000:]
+    assert "Already released" in run.output
+    assert "smoke test passed: churn-model 1.3.0" in run.output
+    assert rerun["new_calls"] == [["release", "view", "churn-model@v1.3.0"]]
+    assert _tags(released["origin"]) == ["churn-model@v1.2.0", "churn-model@v1.3.0"]
+
+
+@pytest.mark.slow
+def test_a_tagged_but_unpublished_release_is_finished(
+    released: dict, resumed: dict
+) -> None:
+    run = resumed["run"]
+    assert run.returncode == 0, run.output[-6000:]
+    assert "Finishing a release" in run.output
+    assert "changed=false" in run.output  # the plan alone would release nothing
+    creates = [c for c in resumed["new_calls"] if c[:2] == ["release", "create"]]
+    assert [c[2] for c in creates] == ["churn-model@v1.3.0"]
+    # No new version, no new tag: the same one, now with its release.
+    assert _tags(released["origin"]) == ["churn-model@v1.2.0", "churn-model@v1.3.0"]
+    publishing = run.output.split("Run Main Publish the release", 1)[1]
+    assert "[new tag]" not in publishing and "up-to-date" not in publishing
+    record = released["work"] / "gh" / "release" / "churn-model@v1.3.0"
+    assert package.load(record / "churn-model-1.3.0.tar.gz").version == "1.3.0"
+    # A private repository: the attestation step is skipped, the release is not.
+    attested = (released["work"] / "gh" / "attestations.txt").read_text()
+    assert attested == resumed["attested"]
+    assert "Run Main Attest where the package was built" not in run.output
+
+
+@pytest.mark.slow
+def test_a_release_dispatched_from_a_branch_is_refused_before_any_tag(
+    tmp_path: Path,
+) -> None:
+    repo = clone(tmp_path / "repo")
+    _git(repo, "checkout", "-q", "-b", "feature")
+    origin = tmp_path / "origin.git"
+    _git(tmp_path, "clone", "-q", "--bare", str(repo), str(origin))
+    _git(repo, "remote", "set-url", "origin", str(origin))
+    payload = {"ref": "refs/heads/feature", "inputs": {"bump": "major"}}
+    run = _act(repo, tmp_path, event="workflow_dispatch", payload=payload)
+    assert run.returncode != 0
+    assert "releases are made from refs/heads/main only, not refs/heads/feature" in (
+        run.output
+    )
+    assert "Failure - Main Release from main only" in run.output
+    for later in ("make install", "Run Main Tag the model version"):
+        assert later not in run.output
+    assert _tags(origin) == []
+    assert _gh_calls(tmp_path) == []
