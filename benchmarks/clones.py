@@ -46,6 +46,8 @@ class Context:
     single_rows: int
     batch_rows: int = 1000
     batch_repeats: int = 50
+    #: Customers in the prediction log `churn monitor` reads.
+    monitor_rows: int = 1_000_000
 
 
 def repo_env(ctx: Context, repo: Path) -> dict[str, str]:

@@ -199,6 +199,8 @@ def prediction_rows(results: dict[str, Any]) -> tuple[list[str], Rows]:
         ("HTTP: churn serve", pred["http"]),
         ("HTTP: mlflow models serve", pred["mlflow"]),
     ]
+    if "http_logged" in pred:
+        paths.insert(3, ("HTTP: churn serve --log-dir (logging)", pred["http_logged"]))
     rows = []
     for label, figures in paths:
         if "skipped" in figures:
@@ -222,6 +224,56 @@ def prediction_rows(results: dict[str, Any]) -> tuple[list[str], Rows]:
         "batch rows/s",
     ]
     return head, rows
+
+
+def hostile_rows(results: dict[str, Any]) -> tuple[list[str], Rows]:
+    """How fast the service refuses the worst bodies, and /health meanwhile."""
+    found = (results.get("prediction") or {}).get("hostile")
+    if not found:
+        return [], []
+    rows = [
+        [
+            f"refuse: {name} ({figures['bytes'] / 1e6:.1f} MB)",
+            ", ".join(map(str, figures["statuses"])),
+            f"{figures['median_s'] * 1e3:,.0f} ms (median)",
+        ]
+        for name, figures in found["refusals"].items()
+    ]
+    burst = found["health_under_burst"]
+    rows.append(
+        [
+            f"GET /health while {burst['senders']} clients send the worst body",
+            "200",
+            f"p50 {burst['p50_ms']:.1f} ms, p99 {burst['p99_ms']:.1f} ms, "
+            f"max {burst['max_ms']:.1f} ms ({burst['probes']} probes)",
+        ]
+    )
+    return ["request", "status", "time"], rows
+
+
+def monitoring_rows(results: dict[str, Any]) -> tuple[list[str], Rows]:
+    """What the prediction log costs the service, and what `churn monitor` costs."""
+    pred = results.get("prediction") or {}
+    rows = []
+    if "log_overhead" in pred:
+        over = pred["log_overhead"]
+        rows.append(
+            [
+                "churn serve --log-dir vs without, same run, taking turns",
+                f"one customer p50 x{over['single_p50_ratio']:.2f}",
+                f"batch rows/s x{over['batch_throughput_ratio']:.2f}",
+            ]
+        )
+    if "monitor" in pred:
+        mon = pred["monitor"]
+        rows.append(
+            [
+                f"churn monitor on {mon['rows']:,} logged customers",
+                f"{mon['wall_s']:.1f} s, {mon['rows_per_s']:,.0f} rows/s",
+                f"peak {mon['peak_rss_mb']:,.0f} MB",
+            ]
+        )
+    return ["measure", "figure", "figure"], rows
 
 
 def outputs_rows(results: dict[str, Any]) -> tuple[list[str], Rows]:
@@ -269,6 +321,8 @@ SECTIONS = (
     ("Validation throughput", validation_rows),
     ("Outputs kept in git", outputs_rows),
     ("Prediction", prediction_rows),
+    ("Hostile input", hostile_rows),
+    ("Prediction log and monitor", monitoring_rows),
     ("Profile: cumulative time", profile_rows),
     ("Profile: own time", profile_own_rows),
 )

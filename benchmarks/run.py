@@ -83,6 +83,8 @@ def run_prediction(ctx: Context, repo: Path) -> dict[str, Any]:
         str(ctx.batch_rows),
         "--batch-repeats",
         str(ctx.batch_repeats),
+        "--monitor-rows",
+        str(ctx.monitor_rows),
     ]
     proc = subprocess.run(
         cmd, cwd=repo, env=repo_env(ctx, repo), capture_output=True, text=True
@@ -216,6 +218,7 @@ def main(argv: list[str] | None = None) -> int:
         single_rows=50 if args.tiny else 300,
         batch_rows=200 if args.tiny else 1000,
         batch_repeats=5 if args.tiny else 50,
+        monitor_rows=20_000 if args.tiny else 1_000_000,
     )
     results = benchmark(ctx)
     results["config"]["mode"] = "tiny" if args.tiny else "default"

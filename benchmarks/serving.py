@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import hostile
 import numpy as np
 import pandas as pd
 
@@ -269,7 +270,9 @@ def compare(
     }
 
 
-def run(single: int, batch_rows: int, batch_repeats: int) -> dict[str, Any]:
+def run(
+    single: int, batch_rows: int, batch_repeats: int, monitor_rows: int
+) -> dict[str, Any]:
     """Every measurement; the JSON-ready result."""
     rows, frame = customers(batch_rows)
     with tempfile.TemporaryDirectory(prefix="serving-bench-") as tmp, ExitStack() as up:
@@ -293,8 +296,20 @@ def run(single: int, batch_rows: int, batch_repeats: int) -> dict[str, Any]:
             "http", Client(service.url), "/predict", *churn_requests(rows, single)
         )
         up.callback(ours.client.close)
-        endpoints = [ours]
+        # The same service writing its prediction log, to price the log.
+        logging_service = up.enter_context(
+            smoke.running(pkg_path, extra_args=("--log-dir", str(work / "log")))
+        )
+        logged = Endpoint(
+            "http_logged",
+            Client(logging_service.url),
+            "/predict",
+            *churn_requests(rows, single),
+        )
+        up.callback(logged.client.close)
+        endpoints = [ours, logged]
         result["http"] = {"command": "churn serve --package ..."}
+        result["http_logged"] = {"command": "churn serve --package ... --log-dir ..."}
         if importlib.util.find_spec("mlflow") is None:
             result["mlflow"] = {
                 "skipped": "MLflow is not installed (`make install` installs it)"
@@ -322,19 +337,33 @@ def run(single: int, batch_rows: int, batch_repeats: int) -> dict[str, Any]:
         measured = measure_http(
             endpoints, batch_rows=len(rows), batch_repeats=batch_repeats
         )
+        log.info("hostile input: refusals, and /health under a burst of them")
+        result["hostile"] = {
+            "refusals": hostile.refusals(service.url, repeats=3),
+            "health_under_burst": hostile.health_under_burst(
+                service.url, probes=max(10, single // 8)
+            ),
+        }
+        log.info("churn monitor on a log of %d customers", monitor_rows)
+        result["monitor"] = hostile.monitor_throughput(
+            pkg_path, monitor_rows, work / "monitor", dict(os.environ)
+        )
     answers = {}
     for name, (figures, answer) in measured.items():
         result[name].update(figures)
         predictions = json.loads(answer)["predictions"]
         answers[name] = np.array(
             [p["churn_probability"] for p in predictions]
-            if name == "http"
+            if name.startswith("http")
             else [p[1] for p in predictions]
         )
     fast = scorer.from_model(model).proba(
         [{k: r[k] for k in contract.feature_names()} for r in rows]
     )
     differences = {"scorer": fast, **answers}
+    result["log_overhead"] = compare(
+        "churn serve without the log", result["http_logged"], result["http"]
+    )
     if "mlflow" in answers:
         result["versus_mlflow"] = compare("mlflow", result["http"], result["mlflow"])
     result["max_abs_difference"] = {
@@ -354,9 +383,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--single", type=int, default=300, help="one-row requests")
     parser.add_argument("--batch", type=int, default=1000, help="rows per batch")
     parser.add_argument("--batch-repeats", type=int, default=50)
+    parser.add_argument(
+        "--monitor-rows", type=int, default=1_000_000, help="logged customers"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    result = run(args.single, args.batch, args.batch_repeats)
+    result = run(args.single, args.batch, args.batch_repeats, args.monitor_rows)
     sys.stdout.write(json.dumps(result, indent=2) + "\n")
     return 0 if result["identical"] else 1
 
