@@ -280,3 +280,99 @@ def test_retrain_and_release_run_the_gate_as_the_map_says() -> None:
     page = flat(LEVELS)
     assert "scheduled retraining runs the quality gate" in page
     assert "a release runs the gate against the previous release tag" in page
+
+
+# --- the map's figures, diagrams and glossary -------------------------------------
+
+
+def bench_row(name: str) -> list[str]:
+    """The cells of the development-loop row of benchmarks/RESULTS.md named `name`."""
+    for line in text("benchmarks/RESULTS.md").splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if cells and cells[0].startswith(name):
+            return cells
+    raise AssertionError(f"no benchmark row {name!r}")
+
+
+def test_the_costs_quoted_are_the_benchmarks() -> None:
+    cold = float(bench_row("dvc repro --force")[1])
+    noop = float(bench_row("dvc repro (nothing changed)")[1])
+    param = float(bench_row("dvc repro after changing train.")[1])
+    floor = float(bench_row("floor: level-0 script")[1])
+    single = float(bench_row("every stage's command in one process")[1])
+    page = flat(LEVELS)
+    assert f"A cold `dvc repro` takes {cold} s." in page
+    assert f"takes {noop} s; after changing one training parameter, {param} s." in page
+    assert f"the same model in {floor} s, so the cold pipeline" in page
+    assert f"takes about {round(cold / floor)} times as long" in page
+    assert f"without DVC, takes {single} s" in page
+
+
+def test_the_month_timeline_has_the_shifts_of_params() -> None:
+    batches = yaml.safe_load((ROOT / "params.yaml").read_text())["batches"]
+    timeline = next(b for b in mermaid_blocks(LEVELS) if "fibre_price_rise" in b)
+    months = re.findall(r"\bm(\d+)\[", timeline)
+    assert [int(m) for m in months] == list(range(1, batches["months"] + 1))
+    assert f"month {batches['through_month']}<br/>the checkout" in timeline
+    for name, month in batches["shifts"].items():
+        assert re.search(rf"{name}\b[^\n]*-\.-> m{month}\b", timeline), name
+
+
+def test_the_release_flow_is_the_workflows_steps_in_order() -> None:
+    flow = next(b for b in mermaid_blocks(LEVELS) if "Release from main only" in b)
+    boxes = {
+        int(n): label.strip('"')
+        for n, label in re.findall(r"\bs(\d+)\[([^\]]+)\]", flow)
+    }
+    steps = [
+        s["name"]
+        for job in workflows()["release.yml"]["jobs"].values()
+        for s in job["steps"]
+        if "name" in s
+    ]
+    assert [boxes[n] for n in sorted(boxes)] == steps
+
+
+MERMAID_KINDS = ("flowchart", "graph", "gantt", "sequenceDiagram", "timeline")
+
+
+def mermaid_problems(block: str) -> list[str]:
+    """What makes a mermaid block unparsable at a glance: its kind, its brackets."""
+    problems = []
+    if not block.strip().startswith(MERMAID_KINDS):
+        problems.append(
+            f"unknown diagram kind: {block.split()[0] if block.split() else ''}"
+        )
+    for line in block.splitlines():
+        bare = re.sub(r'"[^"]*"', "", re.sub(r"\|[^|]*\|", "", line))
+        for open_, close in ("[]", "()", "{}"):
+            if bare.count(open_) != bare.count(close):
+                problems.append(f"unbalanced {open_}{close}: {line.strip()}")
+    return problems
+
+
+def test_every_mermaid_block_parses_at_a_glance() -> None:
+    pages = [README, LEVELS, LEVEL0, LEVEL1, LEVEL2]
+    found = {page: mermaid_blocks(page) for page in pages}
+    assert sum(map(len, found.values())) >= 6
+    bad = [
+        f"{p}: {e}"
+        for p, blocks in found.items()
+        for b in blocks
+        for e in mermaid_problems(b)
+    ]
+    assert not bad, "\n".join(bad)
+    assert mermaid_problems("flowchart LR\n    a[x --> b\n")
+    assert mermaid_problems("pie\n    a : 1\n")
+
+
+def test_glossary_links_name_a_term_and_each_page_links_it() -> None:
+    glossary = text("levels/GLOSSARY.md")
+    anchors = {
+        re.sub(r"[^\w -]", "", h).strip().lower().replace(" ", "-")
+        for h in re.findall(r"^## (.+)$", glossary, re.M)
+    }
+    for page in (LEVELS, LEVEL0, LEVEL1, LEVEL2):
+        used = set(re.findall(r"GLOSSARY\.md#([\w-]+)", text(page)))
+        assert used, f"{page} links no glossary term"
+        assert used <= anchors, f"{page}: {sorted(used - anchors)}"
