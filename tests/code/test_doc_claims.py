@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 import yaml
@@ -376,3 +377,42 @@ def test_glossary_links_name_a_term_and_each_page_links_it() -> None:
         used = set(re.findall(r"GLOSSARY\.md#([\w-]+)", text(page)))
         assert used, f"{page} links no glossary term"
         assert used <= anchors, f"{page}: {sorted(used - anchors)}"
+
+
+IMAGE = re.compile(r"!\[[^\]]*\]\(([^)\s]+)\)|<img[^>]*\bsrc=[\"']([^\"']+)[\"']")
+SIGNATURES = {".png": b"\x89PNG\r\n\x1a\n", ".svg": b"<"}
+
+
+def image_problems(page: Path) -> list[str]:
+    """Images `page` shows that are missing or are not what their name says."""
+    problems = []
+    for match in IMAGE.finditer(page.read_text(encoding="utf-8")):
+        href = match[1] or match[2]
+        if "://" in href or href.endswith("badge.svg"):
+            continue
+        target = page.parent / href.split("#")[0]
+        if not target.is_file():
+            problems.append(f"{page.name}: {href} is missing")
+            continue
+        signature = SIGNATURES.get(target.suffix.lower())
+        head = target.read_bytes()[:8].lstrip()
+        if signature is None or not head.startswith(signature):
+            problems.append(f"{page.name}: {href} is not a {target.suffix} image")
+    return problems
+
+
+def test_every_image_a_page_shows_exists_and_is_an_image() -> None:
+    pages = [ROOT / README, *sorted((ROOT / "levels").rglob("*.md"))]
+    bad = [p for page in pages for p in image_problems(page)]
+    assert not bad, "\n".join(bad)
+
+
+def test_a_missing_or_fake_image_is_reported(tmp_path) -> None:
+    (tmp_path / "fake.png").write_text("not a png")
+    (tmp_path / "real.png").write_bytes(SIGNATURES[".png"] + b"rest")
+    page = tmp_path / "page.md"
+    page.write_text("![a](real.png) ![b](fake.png) ![c](gone.png)\n")
+    assert image_problems(page) == [
+        "page.md: fake.png is not a .png image",
+        "page.md: gone.png is missing",
+    ]
