@@ -1,0 +1,418 @@
+"""What the READMEs state about the pipeline, the workflows and the numbers is true.
+
+Each claim is read from the file it describes: the stages and edges from dvc.yaml
+and `dvc dag --md`, the triggers and steps from the workflows, the figures from the
+committed metrics.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import ROOT, run
+
+README = "README.md"
+LEVELS = "levels/README.md"
+LEVEL0 = "levels/0-manual/README.md"
+LEVEL1 = "levels/1-pipeline-automation/README.md"
+LEVEL2 = "levels/2-cicd-automation/README.md"
+WORKFLOWS = ROOT / ".github" / "workflows"
+#: A mermaid edge: `a --> b`, `a -.-> b`, `a[label] -->|text| b`.
+EDGE = re.compile(
+    r"^\s*(\w+)(?:\[([^\]]*)\])?\s*(-\.->|-->)\s*(?:\|([^|]*)\|\s*)?(\w+)(?:\[[^\]]*\])?"
+)
+NODE = re.compile(r"(\w+)\[([^\]]*)\]")
+
+
+def text(page: str) -> str:
+    return (ROOT / page).read_text(encoding="utf-8")
+
+
+def flat(page: str) -> str:
+    """The page with its line breaks as spaces, for sentences that wrap."""
+    return re.sub(r"\s+", " ", text(page))
+
+
+def mermaid_blocks(page: str) -> list[str]:
+    return re.findall(r"^```mermaid\n(.*?)^```", text(page), re.S | re.M)
+
+
+# --- the pipeline -------------------------------------------------------------
+
+
+def dvc_stages() -> dict:
+    return yaml.safe_load((ROOT / "dvc.yaml").read_text(encoding="utf-8"))["stages"]
+
+
+def resolve(value: str, params: dict) -> str:
+    """`${a.b}` in dvc.yaml, from params.yaml."""
+
+    def lookup(match: re.Match) -> str:
+        node = params
+        for key in match[1].split("."):
+            node = node[key]
+        return str(node)
+
+    return re.sub(r"\$\{([^}]+)\}", lookup, value)
+
+
+def paths(entries: list, params: dict) -> set[str]:
+    """The paths of a stage's deps or outs (an out may carry options)."""
+    names = [next(iter(e)) if isinstance(e, dict) else e for e in entries or []]
+    return {resolve(n, params) for n in names}
+
+
+def dag_edges(md: str) -> set[tuple[str, str]]:
+    """The stage-to-stage edges of `dvc dag --md` output."""
+    names = dict(re.findall(r'(node\d+)\["([^"]+)"\]', md))
+    return {(names[a], names[b]) for a, b in re.findall(r"(node\d+)-->(node\d+)", md)}
+
+
+def pipeline_diagram(page: str) -> str:
+    """The one mermaid chart on `page` that draws the pipeline's stages."""
+    found = [
+        b for b in mermaid_blocks(page) if re.search(r"\bvalidate\b.*\bingest", b, re.S)
+    ]
+    assert len(found) == 1, f"{page}: {len(found)} pipeline diagrams"
+    return found[0]
+
+
+def diagram_problems(diagram: str, stages: dict, dag: set, params: dict) -> list[str]:
+    """How a pipeline diagram disagrees with dvc.yaml and `dvc dag`."""
+    labels = dict(NODE.findall(diagram))
+    solid: set[tuple[str, str]] = set()
+    problems = []
+    for line in diagram.splitlines():
+        edge = EDGE.match(line)
+        if not edge:
+            continue
+        src, _, arrow, label, dst = edge.groups()
+        if dst not in stages:
+            problems.append(f"edge to {dst}, not a stage")
+            continue
+        deps = paths(stages[dst].get("deps"), params)
+        if src in stages:
+            if arrow == "-->":
+                solid.add((src, dst))
+            outs = paths(stages[src].get("outs"), params)
+            for word in (w.strip() for w in (label or "").split(",")):
+                if re.search(r"\.\w+$", word) and not any(
+                    o.endswith(word) and o in deps for o in outs
+                ):
+                    problems.append(f"{src} -> {dst}: {word} is not its out and dep")
+        else:
+            name = labels.get(src, src)
+            if name == "params.yaml":
+                if not stages[dst].get("params"):
+                    problems.append(f"params.yaml -> {dst}, which reads no params")
+            elif name not in deps:
+                problems.append(f"{name} -> {dst}, which does not depend on it")
+    expected = {(a, b) for a, b in dag if a != "params"} | {("params", "validate")}
+    if solid != expected:
+        problems.append(
+            f"missing {sorted(expected - solid)}, extra {sorted(solid - expected)}"
+        )
+    if not re.search(r"params\s+-\.->\|every other stage\|", diagram):
+        problems.append("no dashed edge from params to every other stage")
+    return problems
+
+
+@pytest.fixture(scope="module")
+def dag() -> set[tuple[str, str]]:
+    return dag_edges(run(["dvc", "dag", "--md"], ROOT).stdout)
+
+
+def test_every_stage_depends_on_the_params_check(dag) -> None:
+    others = set(dvc_stages()) - {"params"}
+    assert {b for a, b in dag if a == "params"} == others
+
+
+@pytest.mark.parametrize("page", [README, LEVEL1])
+def test_the_pipeline_diagram_is_dvc_dag(page: str, dag) -> None:
+    params = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
+    assert not diagram_problems(pipeline_diagram(page), dvc_stages(), dag, params)
+
+
+def test_the_two_pipeline_diagrams_are_one() -> None:
+    assert pipeline_diagram(README) == pipeline_diagram(LEVEL1)
+
+
+def test_a_diagram_with_a_wrong_edge_is_caught(dag) -> None:
+    params = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
+    good = pipeline_diagram(LEVEL1)
+    assert not diagram_problems(good, dvc_stages(), dag, params)
+    wrong = good.replace("prepare -->|test.parquet| evaluate", "ingest --> evaluate")
+    assert wrong != good
+    assert diagram_problems(wrong, dvc_stages(), dag, params)
+    mislabelled = good.replace("|metrics/drift.json|", "|metrics/metrics.json|")
+    assert diagram_problems(mislabelled, dvc_stages(), dag, params)
+
+
+def rerun_by(key: str, stages: dict, params: dict) -> set[str]:
+    """Stages a change of param `key` reruns: those reading it, and what they feed.
+
+    The params check's mark does not change when a valid value does, so what it
+    feeds reruns only through the stages that read the param themselves.
+    """
+    reads = {
+        name
+        for name, stage in stages.items()
+        for p in stage.get("params") or []
+        if isinstance(p, str) and (key == p or key.startswith(p + "."))
+    }
+    todo, found = list(reads), set(reads)
+    while todo:
+        outs = paths(stages[todo.pop()].get("outs"), params) - {"metrics/params.json"}
+        for name, stage in stages.items():
+            if name not in found and outs & paths(stage.get("deps"), params):
+                found.add(name)
+                todo.append(name)
+    return found
+
+
+def test_an_experiment_reruns_the_stages_the_readme_names() -> None:
+    params = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
+    match = re.search(
+        r"((?:`\w+`, )*`\w+` and `\w+`) rerun: `params` checks", flat(README)
+    )
+    assert match, "the README no longer says which stages an experiment reruns"
+    named = set(re.findall(r"`(\w+)`", match[1]))
+    assert named == rerun_by("train.estimator", dvc_stages(), params)
+    # The level-1 tour shows the same stages running.
+    shown = re.search(r"## 3\. Params and experiments(.*?)## 4\.", text(LEVEL1), re.S)[
+        1
+    ]
+    assert set(re.findall(r"Running stage '(\w+)'", shown)) == named
+
+
+# --- the numbers ----------------------------------------------------------------
+
+
+def printed(value: float, digits: int = 4) -> str:
+    return f"{value:.{digits}f}"
+
+
+def test_level0_and_the_pipeline_figures_are_the_real_ones() -> None:
+    level0 = re.search(r"^test ROC AUC:\s+([0-9.]+)$", text(LEVEL0), re.M)[1]
+    pipeline = json.loads((ROOT / "metrics/metrics.json").read_text())["roc_auc"]
+    page = flat(LEVELS)
+    assert f"prints a test ROC AUC of {level0}" in page
+    assert f"The level-1 pipeline prints {printed(pipeline)}" in page
+    # The tolerance the page quotes is the one the test uses.
+    tolerance = re.search(r"abs=([0-9.]+)\)", text("tests/model/test_level0.py"))[1]
+    assert f"ROC AUC within {tolerance}." in page
+
+
+def test_the_test_split_size_is_the_committed_one() -> None:
+    validation = json.loads((ROOT / "metrics/model_validation.json").read_text())
+    page = flat(LEVEL2)
+    assert (
+        f"At month {validation['months']} the test split has "
+        f"{validation['test_rows']:,} customers" in page
+    )
+    assert "about 1,400" not in page
+
+
+# --- the workflows ---------------------------------------------------------------
+
+
+def workflows() -> dict[str, dict]:
+    return {
+        p.name: yaml.safe_load(p.read_text(encoding="utf-8"))
+        for p in sorted(WORKFLOWS.glob("*.yml"))
+    }
+
+
+NUMBERS = {3: "three", 4: "four", 5: "five", 6: "six", 7: "seven", 8: "eight"}
+
+
+def test_the_workflow_count_is_right() -> None:
+    count = NUMBERS[len(workflows())]
+    assert f"{count.capitalize()} workflows under" in text(README)
+    assert f"All {count} workflows are hardened" in text(LEVEL2)
+    table = re.findall(
+        r"^\| \[`(\w+)`\]\(\.\./\.\./\.github/workflows/\1\.yml\)", text(LEVEL2), re.M
+    )
+    assert {f"{t}.yml" for t in table} == set(workflows())
+
+
+def test_ci_runs_on_pushes_to_main_and_pull_requests() -> None:
+    on = workflows()["ci.yml"][True]  # YAML 1.1 reads the key `on` as True
+    assert on["push"]["branches"] == ["main"] and "pull_request" in on
+    for page in (README, LEVELS, LEVEL0, LEVEL2):
+        assert not re.search(r"every push(?! to `main`)", flat(page)), page
+
+
+def test_the_dvc_cache_is_where_the_docs_say() -> None:
+    cached = {
+        name.removesuffix(".yml")
+        for name, flow in workflows().items()
+        for job in flow["jobs"].values()
+        for step in job.get("steps", [])
+        if str(step.get("uses", "")).startswith("actions/cache@")
+        and ".dvc/cache" in str(step.get("with", {}).get("path", ""))
+    }
+    match = re.search(
+        r"`(\w+)` and `(\w+)`, `actions/cache` keeps `\.dvc/cache`", flat(LEVEL2)
+    )
+    assert match and set(match.groups()) == cached
+
+
+def step_runs(flow: str, step_name: str) -> str:
+    for job in workflows()[flow]["jobs"].values():
+        for step in job.get("steps", []):
+            if step.get("name") == step_name:
+                return step["run"]
+    raise AssertionError(f"{flow} has no step {step_name!r}")
+
+
+def test_retrain_and_release_run_the_gate_as_the_map_says() -> None:
+    assert 'churn gate --base "$BASE"' in step_runs(
+        "retrain.yml", "Quality gate against the current main"
+    )
+    assert 'churn gate --base "$previous"' in step_runs(
+        "release.yml", "Quality gate against the previous release"
+    )
+    page = flat(LEVELS)
+    assert "scheduled retraining runs the quality gate" in page
+    assert "a release runs the gate against the previous release tag" in page
+
+
+# --- the map's figures, diagrams and glossary -------------------------------------
+
+
+def bench_row(name: str) -> list[str]:
+    """The cells of the development-loop row of benchmarks/RESULTS.md named `name`."""
+    for line in text("benchmarks/RESULTS.md").splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if cells and cells[0].startswith(name):
+            return cells
+    raise AssertionError(f"no benchmark row {name!r}")
+
+
+def test_the_costs_quoted_are_the_benchmarks() -> None:
+    cold = float(bench_row("dvc repro --force")[1])
+    noop = float(bench_row("dvc repro (nothing changed)")[1])
+    param = float(bench_row("dvc repro after changing train.")[1])
+    floor = float(bench_row("floor: level-0 script")[1])
+    single = float(bench_row("every stage's command in one process")[1])
+    page = flat(LEVELS)
+    assert f"A cold `dvc repro` takes {cold} s." in page
+    assert f"takes {noop} s; after changing one training parameter, {param} s." in page
+    assert f"the same model in {floor} s, so the cold pipeline" in page
+    assert f"takes about {round(cold / floor)} times as long" in page
+    assert f"without DVC, takes {single} s" in page
+
+
+def test_the_month_timeline_has_the_shifts_of_params() -> None:
+    batches = yaml.safe_load((ROOT / "params.yaml").read_text())["batches"]
+    timeline = next(b for b in mermaid_blocks(LEVELS) if "fibre_price_rise" in b)
+    months = re.findall(r"\bm(\d+)\[", timeline)
+    assert [int(m) for m in months] == list(range(1, batches["months"] + 1))
+    assert f"month {batches['through_month']}<br/>the checkout" in timeline
+    for name, month in batches["shifts"].items():
+        assert re.search(rf"{name}\b[^\n]*-\.-> m{month}\b", timeline), name
+
+
+def test_the_release_flow_is_the_workflows_steps_in_order() -> None:
+    flow = next(b for b in mermaid_blocks(LEVELS) if "Release from main only" in b)
+    boxes = {
+        int(n): label.strip('"')
+        for n, label in re.findall(r"\bs(\d+)\[([^\]]+)\]", flow)
+    }
+    steps = [
+        s["name"]
+        for job in workflows()["release.yml"]["jobs"].values()
+        for s in job["steps"]
+        if "name" in s
+    ]
+    assert [boxes[n] for n in sorted(boxes)] == steps
+
+
+MERMAID_KINDS = ("flowchart", "graph", "gantt", "sequenceDiagram", "timeline")
+
+
+def mermaid_problems(block: str) -> list[str]:
+    """What makes a mermaid block unparsable at a glance: its kind, its brackets."""
+    problems = []
+    if not block.strip().startswith(MERMAID_KINDS):
+        problems.append(
+            f"unknown diagram kind: {block.split()[0] if block.split() else ''}"
+        )
+    for line in block.splitlines():
+        bare = re.sub(r'"[^"]*"', "", re.sub(r"\|[^|]*\|", "", line))
+        for open_, close in ("[]", "()", "{}"):
+            if bare.count(open_) != bare.count(close):
+                problems.append(f"unbalanced {open_}{close}: {line.strip()}")
+    return problems
+
+
+def test_every_mermaid_block_parses_at_a_glance() -> None:
+    pages = [README, LEVELS, LEVEL0, LEVEL1, LEVEL2]
+    found = {page: mermaid_blocks(page) for page in pages}
+    assert sum(map(len, found.values())) >= 6
+    bad = [
+        f"{p}: {e}"
+        for p, blocks in found.items()
+        for b in blocks
+        for e in mermaid_problems(b)
+    ]
+    assert not bad, "\n".join(bad)
+    assert mermaid_problems("flowchart LR\n    a[x --> b\n")
+    assert mermaid_problems("pie\n    a : 1\n")
+
+
+def test_glossary_links_name_a_term_and_each_page_links_it() -> None:
+    glossary = text("levels/GLOSSARY.md")
+    anchors = {
+        re.sub(r"[^\w -]", "", h).strip().lower().replace(" ", "-")
+        for h in re.findall(r"^## (.+)$", glossary, re.M)
+    }
+    for page in (LEVELS, LEVEL0, LEVEL1, LEVEL2):
+        used = set(re.findall(r"GLOSSARY\.md#([\w-]+)", text(page)))
+        assert used, f"{page} links no glossary term"
+        assert used <= anchors, f"{page}: {sorted(used - anchors)}"
+
+
+IMAGE = re.compile(r"!\[[^\]]*\]\(([^)\s]+)\)|<img[^>]*\bsrc=[\"']([^\"']+)[\"']")
+SIGNATURES = {".png": b"\x89PNG\r\n\x1a\n", ".svg": b"<"}
+
+
+def image_problems(page: Path) -> list[str]:
+    """Images `page` shows that are missing or are not what their name says."""
+    problems = []
+    for match in IMAGE.finditer(page.read_text(encoding="utf-8")):
+        href = match[1] or match[2]
+        if "://" in href or href.endswith("badge.svg"):
+            continue
+        target = page.parent / href.split("#")[0]
+        if not target.is_file():
+            problems.append(f"{page.name}: {href} is missing")
+            continue
+        signature = SIGNATURES.get(target.suffix.lower())
+        head = target.read_bytes()[:8].lstrip()
+        if signature is None or not head.startswith(signature):
+            problems.append(f"{page.name}: {href} is not a {target.suffix} image")
+    return problems
+
+
+def test_every_image_a_page_shows_exists_and_is_an_image() -> None:
+    pages = [ROOT / README, *sorted((ROOT / "levels").rglob("*.md"))]
+    bad = [p for page in pages for p in image_problems(page)]
+    assert not bad, "\n".join(bad)
+
+
+def test_a_missing_or_fake_image_is_reported(tmp_path) -> None:
+    (tmp_path / "fake.png").write_text("not a png")
+    (tmp_path / "real.png").write_bytes(SIGNATURES[".png"] + b"rest")
+    page = tmp_path / "page.md"
+    page.write_text("![a](real.png) ![b](fake.png) ![c](gone.png)\n")
+    assert image_problems(page) == [
+        "page.md: fake.png is not a .png image",
+        "page.md: gone.png is missing",
+    ]
