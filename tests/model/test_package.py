@@ -240,10 +240,12 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """This checkout's committed files, with its DVC outputs made in `tmp_path`."""
     model_io.save(fitted(), tmp_path / "model.skops")
     bundled().to_parquet(tmp_path / "raw.parquet")
+    split()[0].to_parquet(tmp_path / "train.parquet")
     split()[1].to_parquet(tmp_path / "test.parquet")
     for name, path in {
         "MODEL_FILE": tmp_path / "model.skops",
         "RAW_DATA": tmp_path / "raw.parquet",
+        "TRAIN_DATA": tmp_path / "train.parquet",
         "TEST_DATA": tmp_path / "test.parquet",
         "CARD_MD": tmp_path / "reports" / "model_card.md",
         "CARD_JSON": tmp_path / "reports" / "model_card.json",
