@@ -32,6 +32,10 @@ from churn.pipeline import profile
 
 log = logging.getLogger(__name__)
 
+#: Keys of a result that stay out of the registered metric: per-feature detail,
+#: and `block`, which is a param that `dvc exp show` lists already.
+DETAIL = ("features", "block")
+
 
 def detect(
     reference: pd.DataFrame,
@@ -63,17 +67,12 @@ def detect(
 
 
 def as_metrics(result: dict[str, Any]) -> dict[str, Any]:
-    """`drift.json`: the verdict, the thresholds and each feature's PSI and p-value.
+    """`drift.json`: the month, the verdict, what drifted, the thresholds, the rows.
 
-    The tests' statistics stay in the plot data, so that `dvc metrics show` keeps
-    to two numbers per feature.
+    Every feature's PSI and p-value stay in the plot data (`plot_rows`), so that
+    `dvc metrics show` and `dvc exp show` keep to the numbers a person compares.
     """
-    features = result["features"]
-    rest = {key: value for key, value in result.items() if key != "features"}
-    return rest | {
-        "psi": {name: s["psi"] for name, s in features.items()},
-        "p_value": {name: s["p_value"] for name, s in features.items()},
-    }
+    return {key: value for key, value in result.items() if key not in DETAIL}
 
 
 def split_reference(
@@ -146,7 +145,7 @@ def outcome(result: dict[str, Any]) -> tuple[int, int, str]:
         blocked = (
             f"month {month} drifted from the training data in {detail}; "
             "drift.block is true, so the pipeline stops before training. "
-            f"Inspect {config.FILES.drift}, then set drift.block: false to "
+            f"Inspect {config.FILES.drift_plot}, then set drift.block: false to "
             "accept the month."
         )
         return 1, logging.ERROR, blocked
