@@ -87,7 +87,8 @@ def test_metrics_keep_the_verdict_and_plot_keeps_the_features() -> None:
         p_value=0.001,
         bins=10,
     )
-    rows = drift.plot_rows(result["features"])
+    rows = drift.plot_rows(result["features"], 0.2)
+    assert {r["threshold"] for r in rows} == {0.2}
     assert rows[0]["feature"] == "monthly_charges"
     assert [r["psi"] for r in rows] == sorted((r["psi"] for r in rows), reverse=True)
     assert {r["feature"] for r in rows} == set(contract.feature_names())

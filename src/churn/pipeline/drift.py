@@ -156,9 +156,15 @@ def outcome(result: dict[str, Any]) -> tuple[int, int, str]:
     )
 
 
-def plot_rows(features: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    """Every feature's scores, largest PSI first, for the bar chart."""
-    rows = [{"feature": name, **score} for name, score in features.items()]
+def plot_rows(
+    features: dict[str, dict[str, Any]], psi_threshold: float
+) -> list[dict[str, Any]]:
+    """Every feature's scores, largest PSI first, for the bar chart; each row
+    carries the PSI limit, which the chart draws as a line."""
+    rows = [
+        {"feature": name, **score, "threshold": psi_threshold}
+        for name, score in features.items()
+    ]
     return sorted(rows, key=lambda r: (-r["psi"], r["feature"]))
 
 
@@ -177,7 +183,10 @@ def main(argv: list[str] | None = None) -> int:
     result = score_month(reference, current, month=month, knobs=params["drift"])
     config.DRIFT_PLOT.parent.mkdir(parents=True, exist_ok=True)
     config.DRIFT_PLOT.write_text(
-        json.dumps(plot_rows(result["features"]), indent=2) + "\n"
+        json.dumps(
+            plot_rows(result["features"], params["drift"]["psi_threshold"]), indent=2
+        )
+        + "\n"
     )
     code, level, message = outcome(result)
     config.DRIFT_METRICS.parent.mkdir(parents=True, exist_ok=True)
