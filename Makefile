@@ -128,7 +128,7 @@ push: $(STAMP) ## send data and models to the DVC remote
 	dvc push
 
 package: $(STAMP) ## check the release floor and build the model package in dist/ (MODEL_VERSION=1.2.0)
-	python -m churn package --version $(MODEL_VERSION)
+	python -m churn package --model-version $(MODEL_VERSION)
 
 serve: $(STAMP) ## serve this checkout's model on 127.0.0.1 (PORT=8000)
 	python -m churn serve --port $(PORT)

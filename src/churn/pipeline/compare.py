@@ -144,7 +144,11 @@ def messages(out: dict[str, Any]) -> list[tuple[int, str]]:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: rebuild the previous model and compare it with the current one."""
-    argparse.ArgumentParser(prog="churn compare", description=__doc__).parse_args(argv)
+    argparse.ArgumentParser(
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        prog="churn compare",
+        description=__doc__,
+    ).parse_args(argv)
     config.setup_logging()
     params = config.load_params()
     knobs = params["compare"]

@@ -170,7 +170,11 @@ def plot_rows(
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: score the newest month; exit 1 on drift if `drift.block`."""
-    argparse.ArgumentParser(prog="churn drift", description=__doc__).parse_args(argv)
+    argparse.ArgumentParser(
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        prog="churn drift",
+        description=__doc__,
+    ).parse_args(argv)
     config.setup_logging()
     params = config.load_params()
     month = params["batches"]["through_month"]
