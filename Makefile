@@ -87,9 +87,9 @@ format: $(STAMP) ## apply ruff's formatting and safe fixes
 dag: $(STAMP) ## draw the pipeline
 	dvc dag
 
-metrics: $(STAMP) ## show metrics, and their change against main
-	dvc metrics show
-	dvc metrics diff main
+# One line per metric, so the table fits a terminal however many metrics there are.
+metrics: $(STAMP) ## show every metric: its value on main, here, and the change
+	dvc metrics diff main --all
 
 plots: $(STAMP) ## draw every plot on one page that works offline: dvc_plots/index.html (OPEN=1 opens it)
 	python -m churn plots $(if $(OPEN),--open)
@@ -128,7 +128,7 @@ push: $(STAMP) ## send data and models to the DVC remote
 	dvc push
 
 package: $(STAMP) ## check the release floor and build the model package in dist/ (MODEL_VERSION=1.2.0)
-	python -m churn package --version $(MODEL_VERSION)
+	python -m churn package --model-version $(MODEL_VERSION)
 
 serve: $(STAMP) ## serve this checkout's model on 127.0.0.1 (PORT=8000)
 	python -m churn serve --port $(PORT)

@@ -40,12 +40,10 @@ COMMANDS = {
 }
 
 
-def summary(target: str) -> str:
-    """The first line of the docstring of a command's module (or function).
-
-    Read from the source with `ast`, without importing it: `churn --help` stays
-    instant however heavy the commands' libraries are.
-    """
+def docstring(target: str) -> str:
+    """The docstring of a command's module (or function), read from the source
+    with `ast`, without importing it: `churn --help` stays instant however heavy
+    the commands' libraries are."""
     module, _, function = target.partition(":")
     spec = importlib.util.find_spec(module)
     if spec is None or spec.origin is None:
@@ -58,7 +56,12 @@ def summary(target: str) -> str:
             for n in tree.body
             if isinstance(n, ast.FunctionDef) and n.name == function
         )
-    doc = ast.get_docstring(node) or ""
+    return ast.get_docstring(node) or ""
+
+
+def summary(target: str) -> str:
+    """The first line of the docstring of a command's module (or function)."""
+    doc = docstring(target)
     line = doc.strip().splitlines()[0] if doc.strip() else ""
     # Docstrings that start by naming their command ("Stage `train`: ...",
     # "Entry point of `churn next-month`: ...") say what it does after the colon.

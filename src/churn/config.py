@@ -54,7 +54,10 @@ class Files:
     predictions: str = "metrics/predictions.csv"
     slices: str = "metrics/slices.json"
     drift: str = "metrics/drift.json"
+    #: `compare`'s whole result, every test metric of both models.
     model_validation: str = "metrics/model_validation.json"
+    #: `compare`'s verdict on its headline metric: the registered DVC metric.
+    compare: str = "metrics/compare.json"
     #: Evaluate's plots are `plots/<name>.json` (and `confusion.csv`) in here.
     plots: str = "plots"
     drift_plot: str = "plots/drift.json"
@@ -89,6 +92,7 @@ PREDICTIONS = ROOT / FILES.predictions
 SLICES = ROOT / FILES.slices
 DRIFT_METRICS = ROOT / FILES.drift
 MODEL_VALIDATION = ROOT / FILES.model_validation
+COMPARE_METRICS = ROOT / FILES.compare
 PLOTS_DIR = ROOT / FILES.plots
 DRIFT_PLOT = ROOT / FILES.drift_plot
 REPORTS_DIR = ROOT / "reports"

@@ -203,7 +203,11 @@ def changed_since(base: dict[str, Any], current: dict[str, Any]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: print `inputs=`, and with `--base` also `changed=`."""
-    parser = argparse.ArgumentParser(prog="churn lineage", description=__doc__)
+    parser = argparse.ArgumentParser(
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        prog="churn lineage",
+        description=__doc__,
+    )
     parser.add_argument("--lock", type=Path, default=config.LOCK_FILE)
     parser.add_argument(
         "--base", help="a git revision: say whether the model's inputs changed since"

@@ -70,3 +70,26 @@ def test_every_target_exists(target: str) -> None:
     module = target.partition(":")[0]
     assert importlib.util.find_spec(module) is not None, module
     assert cli.summary(target), f"{target} has no docstring summary"
+
+
+@pytest.mark.parametrize("name", list(cli.COMMANDS))
+def test_every_command_s_help_keeps_its_docstring_s_lines(name: str) -> None:
+    proc = _churn(name, "--help")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("usage: "), proc.stdout
+    # The description keeps the docstring's line breaks instead of refilling
+    # them: each of its lines is printed as written.
+    doc_lines = [
+        line.strip()
+        for line in cli.docstring(cli.COMMANDS[name]).splitlines()
+        if line.strip()
+    ]
+    printed = {line.strip() for line in proc.stdout.splitlines()}
+    assert doc_lines and set(doc_lines) <= printed, name
+
+
+def test_package_s_version_flag_is_the_model_s() -> None:
+    proc = _churn("package", "--help")
+    assert "--model-version" in proc.stdout
+    refused = _churn("package", "--version", "1.0.0")
+    assert refused.returncode == 2 and "unrecognized arguments" in refused.stderr

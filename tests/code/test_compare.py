@@ -99,6 +99,25 @@ def test_report_says_which_months_each_model_saw(test_rows) -> None:
     assert first["previous_months"] is None
 
 
+def test_headline_keeps_the_verdict_and_one_metric(test_rows) -> None:
+    out = compare.report(_compare(GOOD, POOR, test_rows), month=5, tolerance=0.005)
+    assert compare.headline(out) == {
+        "verdict": "better",
+        "metric": "roc_auc",
+        "current": out["current"]["roc_auc"],
+        "previous": out["previous"]["roc_auc"],
+        "delta": out["delta"]["roc_auc"],
+    }
+    first = compare.report(_compare(GOOD, None, test_rows), month=1, tolerance=0.0)
+    assert compare.headline(first) == {
+        "verdict": "no previous model",
+        "metric": "roc_auc",
+        "current": first["current"]["roc_auc"],
+        "previous": None,
+        "delta": None,
+    }
+
+
 def test_messages_warn_when_the_retrained_model_is_worse(test_rows) -> None:
     worse = compare.report(_compare(POOR, GOOD, test_rows), month=5, tolerance=0.005)
     assert compare.messages(worse) == [

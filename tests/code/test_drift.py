@@ -78,7 +78,7 @@ def test_detect_names_the_shifted_feature_only() -> None:
     assert found["features"]["contract"]["drift"] is False
 
 
-def test_metrics_keep_two_numbers_per_feature_and_plot_sorts_by_psi() -> None:
+def test_metrics_keep_the_verdict_and_plot_keeps_the_features() -> None:
     rng = np.random.default_rng(1)
     result = drift.detect(
         _frame(rng, 2000, charges_shift=0),
@@ -87,14 +87,23 @@ def test_metrics_keep_two_numbers_per_feature_and_plot_sorts_by_psi() -> None:
         p_value=0.001,
         bins=10,
     )
-    rows = drift.plot_rows(result["features"])
+    rows = drift.plot_rows(result["features"], 0.2)
+    assert {r["threshold"] for r in rows} == {0.2}
     assert rows[0]["feature"] == "monthly_charges"
     assert [r["psi"] for r in rows] == sorted((r["psi"] for r in rows), reverse=True)
-    metrics = drift.as_metrics(result)
-    assert (
-        set(metrics["psi"]) == set(contract.feature_names()) == set(metrics["p_value"])
-    )
-    assert "features" not in metrics and metrics["thresholds"]["psi"] == 0.2
+    assert {r["feature"] for r in rows} == set(contract.feature_names())
+    metrics = drift.as_metrics({"month": 2, "block": False} | result)
+    assert list(metrics) == [
+        "month",
+        "verdict",
+        "drifted",
+        "drifted_features",
+        "thresholds",
+        "reference_rows",
+        "current_rows",
+    ]
+    assert "monthly_charges" in metrics["drifted_features"]
+    assert metrics["thresholds"]["psi"] == 0.2
 
 
 def test_reference_is_earlier_months_training_rows() -> None:

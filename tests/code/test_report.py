@@ -193,15 +193,24 @@ def test_sections_for_validation_and_drift(repo: Path) -> None:
                 "month": 3,
                 "verdict": "drift",
                 "drifted_features": ["tenure"],
-                "features": {
-                    "tenure": {
-                        "psi": 0.4,
-                        "test": "ks",
-                        "p_value": 0.001,
-                        "drift": True,
-                    }
-                },
             }
+        )
+    )
+    text = _build(repo)
+    assert "Drift verdict for month 3: **drift**; drifted features: tenure." in text
+    assert "Largest population stability index" not in text
+    (repo / "plots" / "drift.json").write_text(
+        json.dumps(
+            [
+                {"feature": "female", "psi": 0.01, "test": "chi2", "p_value": 0.5},
+                {
+                    "feature": "tenure",
+                    "psi": 0.4,
+                    "test": "ks",
+                    "p_value": 0.001,
+                    "drift": True,
+                },
+            ]
         )
     )
     text = _build(repo)
@@ -210,6 +219,7 @@ def test_sections_for_validation_and_drift(repo: Path) -> None:
     assert "these are the metrics of the last good model" in text
     assert "Drift verdict for month 3: **drift**; drifted features: tenure." in text
     assert "| tenure | 0.4000 | ks | 0.0010 | yes |" in text
+    assert text.index("| tenure |") < text.index("| female | 0.0100 | chi2")
 
 
 def test_validation_failures_are_tabled() -> None:

@@ -89,7 +89,7 @@ def test_churn_package_ships_nothing_it_cannot_judge(
     monkeypatch.setattr(config, "MODEL_METRICS", metrics)
     out = tmp_path / "dist"
     with caplog.at_level(logging.ERROR):
-        assert package.main(["--version", "1.0.0", "--out", str(out)]) == 1
+        assert package.main(["--model-version", "1.0.0", "--out", str(out)]) == 1
     assert f"cannot judge the floor: {reason}" in caplog.text
     assert not out.exists()
 

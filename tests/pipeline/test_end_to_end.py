@@ -109,6 +109,7 @@ def test_fresh_run_reproduces_committed_metrics_exactly(repo) -> None:
         "metrics/predictions.csv",
         "metrics/slices.json",
         "metrics/model_validation.json",
+        "metrics/compare.json",
         *PLOT_FILES,
     ]:
         assert_same_values(path / name, ROOT / name)

@@ -24,6 +24,7 @@ the same rule (`month_of`).
 from __future__ import annotations
 
 import argparse
+import inspect
 import logging
 import re
 from collections.abc import Callable
@@ -210,7 +211,11 @@ def _params() -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: write the included months as `latest.csv` and `all.csv`."""
-    parser = argparse.ArgumentParser(prog="churn batches", description=__doc__)
+    parser = argparse.ArgumentParser(
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        prog="churn batches",
+        description=__doc__,
+    )
     parser.parse_args(argv)
     config.setup_logging()
     params = _params()
@@ -250,8 +255,9 @@ def next_month(argv: list[str] | None = None) -> int:
     failing.
     """
     parser = argparse.ArgumentParser(
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         prog="churn next-month",
-        description="Include the next month: raise batches.through_month by one.",
+        description=inspect.cleandoc(next_month.__doc__ or ""),
     )
     parser.add_argument("--params", type=Path, default=config.PARAMS_FILE)
     args = parser.parse_args(argv)

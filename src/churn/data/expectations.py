@@ -249,9 +249,11 @@ def write(gx_root: Path = config.ROOT) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: regenerate the committed suite from the contract."""
-    argparse.ArgumentParser(prog="churn expectations", description=__doc__).parse_args(
-        argv
-    )
+    argparse.ArgumentParser(
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        prog="churn expectations",
+        description=__doc__,
+    ).parse_args(argv)
     config.setup_logging()
     write()
     return 0

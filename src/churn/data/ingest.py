@@ -139,7 +139,11 @@ def with_month(
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: read the source named in `params.yaml`, write Parquet."""
-    parser = argparse.ArgumentParser(prog="churn ingest", description=__doc__)
+    parser = argparse.ArgumentParser(
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        prog="churn ingest",
+        description=__doc__,
+    )
     parser.add_argument("--source", type=Path, help="CSV batch (default: params.yaml)")
     parser.add_argument("--out", type=Path, default=config.RAW_DATA)
     args = parser.parse_args(argv)

@@ -218,7 +218,11 @@ def check_table(table: pd.DataFrame, gx_root: Path | None = None) -> dict[str, A
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: validate each source in turn; exit 1 at the first that fails."""
-    parser = argparse.ArgumentParser(prog="churn validate", description=__doc__)
+    parser = argparse.ArgumentParser(
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        prog="churn validate",
+        description=__doc__,
+    )
     parser.add_argument(
         "--source",
         type=Path,

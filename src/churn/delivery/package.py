@@ -1,8 +1,8 @@
 """The model package: what a release ships and what the service loads.
 
-`churn package --version 1.2.0` checks the release floor (`churn.delivery.release`),
-then writes `dist/churn-model-1.2.0/` and the same files as `.tar.gz`
-(`churn.delivery.archive`): `model.skops` and its `model.skops.sha256`,
+`churn package --model-version 1.2.0` checks the release floor
+(`churn.delivery.release`), then writes `dist/churn-model-1.2.0/` and the same files
+as `.tar.gz` (`churn.delivery.archive`): `model.skops` and its `model.skops.sha256`,
 `manifest.json`, `metrics.json`, `request.schema.json`, `examples.json` (a real
 request and the probabilities the model gave it) and `model_card.md`/`.json`.
 
@@ -236,8 +236,16 @@ def build_from_workspace(
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: build the package (or print the release plan) and exit."""
-    parser = argparse.ArgumentParser(prog="churn package", description=__doc__)
-    parser.add_argument("--version", default=DEV_VERSION, help="e.g. 1.2.0")
+    parser = argparse.ArgumentParser(
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        prog="churn package",
+        description=__doc__,
+    )
+    parser.add_argument(
+        "--model-version",
+        default=DEV_VERSION,
+        help="the version of the model package, e.g. 1.2.0",
+    )
     parser.add_argument("--out", type=Path, default=config.DIST_DIR)
     parser.add_argument(
         "--floor",
@@ -260,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
         params = config.load_params()
         if args.floor is not None:
             params["gate"] = {**params["gate"], "floor": args.floor}
-        folder = build_from_workspace(args.out, args.version, params)
+        folder = build_from_workspace(args.out, args.model_version, params)
     except (PackageError, release.ReleaseError) as exc:
         log.error("%s", exc)
         return 1

@@ -82,7 +82,11 @@ def score(model: Pipeline, table: pd.DataFrame, *, labelled: bool) -> pd.DataFra
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: score `--input`, write `--output`."""
-    parser = argparse.ArgumentParser(prog="churn predict", description=__doc__)
+    parser = argparse.ArgumentParser(
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        prog="churn predict",
+        description=__doc__,
+    )
     parser.add_argument("--input", type=Path, required=True, help="CSV of customers")
     parser.add_argument("--output", type=Path, required=True, help="CSV to write")
     parser.add_argument(

@@ -182,7 +182,11 @@ def json_schema(limit: int) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: write the request JSON schema to a file or standard output."""
-    parser = argparse.ArgumentParser(prog="churn schema", description=__doc__)
+    parser = argparse.ArgumentParser(
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        prog="churn schema",
+        description=__doc__,
+    )
     parser.add_argument("--out", type=Path, help="file to write (default: stdout)")
     args = parser.parse_args(argv)
     config.setup_logging()

@@ -221,7 +221,11 @@ def app_from_env() -> FastAPI:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: load (or first build) the package and serve it with uvicorn."""
-    parser = argparse.ArgumentParser(prog="churn serve", description=__doc__)
+    parser = argparse.ArgumentParser(
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        prog="churn serve",
+        description=__doc__,
+    )
     parser.add_argument(
         "--package",
         type=Path,

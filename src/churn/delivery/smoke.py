@@ -177,7 +177,11 @@ def check(url: str, pkg: package.Package) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: smoke-test a package; exit 1 if anything is wrong."""
-    parser = argparse.ArgumentParser(prog="churn smoke", description=__doc__)
+    parser = argparse.ArgumentParser(
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        prog="churn smoke",
+        description=__doc__,
+    )
     parser.add_argument("--package", type=Path, required=True)
     args = parser.parse_args(argv)
     config.setup_logging()

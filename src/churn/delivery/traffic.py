@@ -62,7 +62,11 @@ def send(url: str, customers: list[dict[str, Any]], *, batch: int) -> dict[str, 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: send a month's customers; exit 1 if a request failed."""
-    parser = argparse.ArgumentParser(prog="churn traffic", description=__doc__)
+    parser = argparse.ArgumentParser(
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        prog="churn traffic",
+        description=__doc__,
+    )
     parser.add_argument("--month", type=int, required=True, help="1 to batches.months")
     parser.add_argument("--url", default=URL, help=f"the service (default {URL})")
     parser.add_argument("--batch", type=int, default=BATCH, help="customers a request")

@@ -100,6 +100,26 @@ def report(result: dict[str, Any], *, month: int, tolerance: float) -> dict[str,
     return head | result
 
 
+def headline(out: dict[str, Any]) -> dict[str, Any]:
+    """`compare.json`: the verdict and the headline metric of both models.
+
+    The registered DVC metric: the other test metrics of both models stay in
+    `model_validation.json`, out of `dvc metrics show` and `dvc exp show`.
+    """
+    metric = out["metric"]
+
+    def pick(side: str) -> float | None:
+        return None if out[side] is None else out[side][metric]
+
+    return {
+        "verdict": out["verdict"],
+        "metric": metric,
+        "current": pick("current"),
+        "previous": pick("previous"),
+        "delta": pick("delta"),
+    }
+
+
 def messages(out: dict[str, Any]) -> list[tuple[int, str]]:
     """The `(log level, message)` lines that sum up a `report`."""
     metric = out["metric"]
@@ -124,7 +144,11 @@ def messages(out: dict[str, Any]) -> list[tuple[int, str]]:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: rebuild the previous model and compare it with the current one."""
-    argparse.ArgumentParser(prog="churn compare", description=__doc__).parse_args(argv)
+    argparse.ArgumentParser(
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        prog="churn compare",
+        description=__doc__,
+    ).parse_args(argv)
     config.setup_logging()
     params = config.load_params()
     knobs = params["compare"]
@@ -141,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     out = report(result, month=month, tolerance=knobs["tolerance"])
     config.MODEL_VALIDATION.parent.mkdir(parents=True, exist_ok=True)
     config.MODEL_VALIDATION.write_text(json.dumps(out, indent=2) + "\n")
+    config.COMPARE_METRICS.write_text(json.dumps(headline(out), indent=2) + "\n")
     for level, message in messages(out):
         log.log(level, "%s", message)
     return 0

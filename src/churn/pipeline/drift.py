@@ -32,6 +32,10 @@ from churn.pipeline import profile
 
 log = logging.getLogger(__name__)
 
+#: Keys of a result that stay out of the registered metric: per-feature detail,
+#: and `block`, which is a param that `dvc exp show` lists already.
+DETAIL = ("features", "block")
+
 
 def detect(
     reference: pd.DataFrame,
@@ -63,17 +67,12 @@ def detect(
 
 
 def as_metrics(result: dict[str, Any]) -> dict[str, Any]:
-    """`drift.json`: the verdict, the thresholds and each feature's PSI and p-value.
+    """`drift.json`: the month, the verdict, what drifted, the thresholds, the rows.
 
-    The tests' statistics stay in the plot data, so that `dvc metrics show` keeps
-    to two numbers per feature.
+    Every feature's PSI and p-value stay in the plot data (`plot_rows`), so that
+    `dvc metrics show` and `dvc exp show` keep to the numbers a person compares.
     """
-    features = result["features"]
-    rest = {key: value for key, value in result.items() if key != "features"}
-    return rest | {
-        "psi": {name: s["psi"] for name, s in features.items()},
-        "p_value": {name: s["p_value"] for name, s in features.items()},
-    }
+    return {key: value for key, value in result.items() if key not in DETAIL}
 
 
 def split_reference(
@@ -146,7 +145,7 @@ def outcome(result: dict[str, Any]) -> tuple[int, int, str]:
         blocked = (
             f"month {month} drifted from the training data in {detail}; "
             "drift.block is true, so the pipeline stops before training. "
-            f"Inspect {config.FILES.drift}, then set drift.block: false to "
+            f"Inspect {config.FILES.drift_plot}, then set drift.block: false to "
             "accept the month."
         )
         return 1, logging.ERROR, blocked
@@ -157,15 +156,25 @@ def outcome(result: dict[str, Any]) -> tuple[int, int, str]:
     )
 
 
-def plot_rows(features: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    """Every feature's scores, largest PSI first, for the bar chart."""
-    rows = [{"feature": name, **score} for name, score in features.items()]
+def plot_rows(
+    features: dict[str, dict[str, Any]], psi_threshold: float
+) -> list[dict[str, Any]]:
+    """Every feature's scores, largest PSI first, for the bar chart; each row
+    carries the PSI limit, which the chart draws as a line."""
+    rows = [
+        {"feature": name, **score, "threshold": psi_threshold}
+        for name, score in features.items()
+    ]
     return sorted(rows, key=lambda r: (-r["psi"], r["feature"]))
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: score the newest month; exit 1 on drift if `drift.block`."""
-    argparse.ArgumentParser(prog="churn drift", description=__doc__).parse_args(argv)
+    argparse.ArgumentParser(
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        prog="churn drift",
+        description=__doc__,
+    ).parse_args(argv)
     config.setup_logging()
     params = config.load_params()
     month = params["batches"]["through_month"]
@@ -178,7 +187,10 @@ def main(argv: list[str] | None = None) -> int:
     result = score_month(reference, current, month=month, knobs=params["drift"])
     config.DRIFT_PLOT.parent.mkdir(parents=True, exist_ok=True)
     config.DRIFT_PLOT.write_text(
-        json.dumps(plot_rows(result["features"]), indent=2) + "\n"
+        json.dumps(
+            plot_rows(result["features"], params["drift"]["psi_threshold"]), indent=2
+        )
+        + "\n"
     )
     code, level, message = outcome(result)
     config.DRIFT_METRICS.parent.mkdir(parents=True, exist_ok=True)

@@ -86,7 +86,11 @@ def _dump(path: Path, data: Any) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: evaluate the saved model on the test split."""
-    argparse.ArgumentParser(prog="churn evaluate", description=__doc__).parse_args(argv)
+    argparse.ArgumentParser(
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        prog="churn evaluate",
+        description=__doc__,
+    ).parse_args(argv)
     config.setup_logging()
     params = config.load_params()
     test = pd.read_parquet(config.TEST_DATA)

@@ -235,9 +235,11 @@ def write(card: dict[str, Any], markdown: Path, as_json: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: write the model card for the pipeline's current state."""
-    argparse.ArgumentParser(prog="churn model-card", description=__doc__).parse_args(
-        argv
-    )
+    argparse.ArgumentParser(
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        prog="churn model-card",
+        description=__doc__,
+    ).parse_args(argv)
     config.setup_logging()
     try:
         card = collect(dt.datetime.now(dt.UTC))

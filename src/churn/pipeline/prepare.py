@@ -31,7 +31,11 @@ def split(
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: read the ingested table, write train and test Parquet files."""
-    argparse.ArgumentParser(prog="churn prepare", description=__doc__).parse_args(argv)
+    argparse.ArgumentParser(
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        prog="churn prepare",
+        description=__doc__,
+    ).parse_args(argv)
     config.setup_logging()
     params = config.load_params()
     table = clean(pd.read_parquet(config.RAW_DATA))

@@ -67,7 +67,11 @@ def train(
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: train on the train split, save the model."""
-    argparse.ArgumentParser(prog="churn train", description=__doc__).parse_args(argv)
+    argparse.ArgumentParser(
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        prog="churn train",
+        description=__doc__,
+    ).parse_args(argv)
     config.setup_logging()
     params = config.load_params()
     data = pd.read_parquet(config.TRAIN_DATA)

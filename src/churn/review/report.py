@@ -189,7 +189,10 @@ def build(
         ),
         (
             "Drift",
-            sections.drift_section(lineage.read_json(root / config.FILES.drift)),
+            sections.drift_section(
+                lineage.read_json(root / config.FILES.drift),
+                lineage.read_json(root / config.FILES.drift_plot),
+            ),
         ),
         (
             "Slices",

@@ -142,9 +142,12 @@ def validation_section(summary: Any, result: dict[str, Any] | None) -> str:
     return text + "\n\n" + "\n".join(lines)
 
 
-def drift_section(drift: dict[str, Any] | None, top: int = 5) -> str:
-    """Drift of the newest data against the training data, from
-    `metrics/drift.json`, or a note that there is no drift report."""
+def drift_section(
+    drift: dict[str, Any] | None, rows: list[dict[str, Any]] | None, top: int = 5
+) -> str:
+    """Drift of the newest data against the training data: the verdict from
+    `metrics/drift.json`, the largest PSI from the rows of `plots/drift.json`, or a
+    note that there is no drift report."""
     if drift is None:
         return f"_No drift report (`{config.FILES.drift}` does not exist)._"
     verdict = drift.get("verdict", "unknown")
@@ -153,15 +156,14 @@ def drift_section(drift: dict[str, Any] | None, top: int = 5) -> str:
     mark = "⚠️" if drifted else "✅"
     text = f"{mark} Drift verdict{month}: **{verdict}**"
     text += f"; drifted features: {', '.join(drifted)}." if drifted else "."
-    features = drift.get("features") or {}
-    ranked = sorted(features.items(), key=lambda kv: -(kv[1].get("psi") or 0))[:top]
+    ranked = sorted(rows or [], key=lambda r: -(r.get("psi") or 0))[:top]
     if not ranked:
         return text
     lines = ["| feature | PSI | test | p-value | drift |", "|---|---:|---|---:|---|"]
-    for name, s in ranked:
+    for r in ranked:
         lines.append(
-            f"| {name} | {fmt(s.get('psi'))} | {s.get('test', DASH)} "
-            f"| {fmt(s.get('p_value'))} | {'yes' if s.get('drift') else 'no'} |"
+            f"| {r.get('feature', DASH)} | {fmt(r.get('psi'))} | {r.get('test', DASH)} "
+            f"| {fmt(r.get('p_value'))} | {'yes' if r.get('drift') else 'no'} |"
         )
     return f"{text}\n\nLargest population stability index:\n\n" + "\n".join(lines)
 
