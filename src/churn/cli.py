@@ -15,6 +15,7 @@ from pathlib import Path
 
 #: Subcommand name to the module whose `main(argv)` runs it (or `module:function`).
 COMMANDS = {
+    "params": "churn.pipeline.params",
     "batches": "churn.data.batches",
     "next-month": "churn.data.batches:next_month",
     "validate": "churn.data.validate",

@@ -273,15 +273,11 @@ SECTIONS = tuple("seed batches ingest prepare train drift compare evaluate".spli
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: exit 1 naming every bad value; write the check's mark if none."""
-    argparse.ArgumentParser(
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        prog="churn params",
-        description=__doc__,
-    ).parse_args(argv)
+    parser = argparse.ArgumentParser(prog="churn params", description=__doc__)
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.parse_args(argv)
     config.setup_logging()
-    found = check(
-        config.load_params(), exists=lambda path: config.resolve(path).is_file()
-    )
+    found = check(config.load_params(), exists=lambda p: config.resolve(p).is_file())
     if found:
         log.error(
             "%s: %d bad value(s); fix them, nothing has run and every output is "
