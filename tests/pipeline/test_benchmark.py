@@ -55,6 +55,8 @@ TITLES = [
     "Scaling",
     "Validation throughput",
     "Prediction",
+    "Hostile input",
+    "Prediction log and monitor",
     "Profile: cumulative time",
 ]
 
@@ -162,14 +164,29 @@ def test_tiny_benchmark_measures_every_section(tmp_path: Path) -> None:
     pred = results["prediction"]
     # The service and MLflow served the same model side by side, and every path
     # gave scikit-learn's probabilities.
-    assert set(pred["max_abs_difference"]) == {"scorer", "http", "mlflow"}
+    assert set(pred["max_abs_difference"]) == {
+        "scorer",
+        "http",
+        "http_logged",
+        "mlflow",
+    }
     assert pred["identical"], pred["max_abs_difference"]
     assert pred["in_process"]["scorer"]["kind"] == "Scorer"
-    served = [pred["http"], pred["mlflow"], *pred["in_process"].values()]
+    served = [pred["http"], pred["http_logged"], pred["mlflow"]]
+    served += pred["in_process"].values()
     for path in served:
         assert path["single"]["p99_ms"] >= path["single"]["p50_ms"] > 0
         assert path["batch"]["rows"] == 200 and path["batch"]["rows_per_s"] > 0
     assert pred["mlflow"]["command"].startswith("mlflow models serve")
+    # The log's price, the worst refusals and /health meanwhile, and the monitor.
+    assert pred["log_overhead"]["single_p50_ratio"] > 0
+    for refused in pred["hostile"]["refusals"].values():
+        assert refused["statuses"] == [422] and refused["median_s"] > 0
+    burst = pred["hostile"]["health_under_burst"]
+    assert burst["max_ms"] >= burst["p50_ms"] > 0
+    monitor = pred["monitor"]
+    assert monitor["rows"] == monitor["logged"] == 20_000 and monitor["exit"] == 0
+    assert monitor["verdict"] == "healthy" and monitor["peak_rss_mb"] > 0
     assert len(results["targets"]) == 8
     markdown = (tmp_path / "RESULTS.md").read_text()
     for title in TITLES:
