@@ -57,7 +57,9 @@ def test_actionlint_passes() -> None:
 
 
 def test_zizmor_offline_passes() -> None:
-    proc = _tool("zizmor", "--offline", "--persona=auditor", str(WORKFLOW))
+    proc = _tool(
+        "zizmor", "--offline", "--color=never", "--persona=auditor", str(WORKFLOW)
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "No findings" in proc.stdout + proc.stderr
 

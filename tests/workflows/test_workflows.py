@@ -64,6 +64,9 @@ def test_zizmor_reports_nothing(persona: str) -> None:
             BIN / "zizmor",
             "--offline",
             "--no-progress",
+            # A CI that forces colour (FORCE_COLOR, CLICOLOR_FORCE) would wrap
+            # the summary in escape codes.
+            "--color=never",
             f"--persona={persona}",
             ".github/workflows",
         ],
