@@ -45,6 +45,51 @@ def test_curves_are_json_ready() -> None:
     assert all(set(p) == {"recall", "precision"} for p in pr)
 
 
+def _scored(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """`n` labels and six-digit scores that separate them about as well as ours."""
+    rng = np.random.default_rng(0)
+    y = (rng.random(n) < 0.27).astype(int)
+    return y, (1 / (1 + np.exp(-rng.normal(1.2 * y - 1, 1)))).round(6)
+
+
+def test_curves_stay_small_and_keep_their_shape() -> None:
+    from sklearn import metrics as skm
+
+    y, proba = _scored(200_000)
+    full_fpr, full_tpr, _ = skm.roc_curve(y, proba, drop_intermediate=True)
+    assert len(full_fpr) > 10 * plots.CURVE_POINTS
+    roc = plots.roc_points(y, proba)
+    pr = plots.pr_points(y, proba)
+    assert len(roc) <= plots.CURVE_POINTS and len(pr) <= plots.CURVE_POINTS
+    # The ends stay, and every kept point is a vertex of the full curve.
+    assert (roc[0]["fpr"], roc[0]["tpr"]) == (0.0, 0.0)
+    assert (roc[-1]["fpr"], roc[-1]["tpr"]) == (1.0, 1.0)
+    assert (pr[0]["recall"], pr[-1]["recall"]) == (1.0, 0.0)
+    vertices = set(zip(full_fpr.round(6), full_tpr.round(6), strict=True))
+    assert all((p["fpr"], p["tpr"]) in vertices for p in roc)
+    # Same shape: the reduced curve's area is the full one's to three digits.
+    fpr = [p["fpr"] for p in roc]
+    tpr = [p["tpr"] for p in roc]
+    assert np.trapezoid(tpr, fpr) == pytest.approx(
+        skm.roc_auc_score(y, proba), abs=1e-3
+    )
+    # Consecutive kept vertices sit at most about one quantile of the rows apart
+    # (the scores have no large ties, which would make one vertex of many rows).
+    assert max(np.diff(fpr)) < 3 / plots.CURVE_POINTS
+
+
+def test_small_curves_are_kept_whole() -> None:
+    from sklearn import metrics as skm
+
+    y, proba = _scored(500)
+    fpr, _, _ = skm.roc_curve(y, proba, drop_intermediate=True)
+    precision, _, _ = skm.precision_recall_curve(y, proba, drop_intermediate=True)
+    assert len(plots.roc_points(y, proba)) == len(fpr)
+    assert len(plots.pr_points(y, proba)) == len(precision)
+    reduced = plots.roc_points(y, proba, points=20)
+    assert len(reduced) <= 20 and reduced[-1]["fpr"] == 1.0
+
+
 def test_importance_ranks_the_informative_column() -> None:
     from sklearn.linear_model import LogisticRegression
 

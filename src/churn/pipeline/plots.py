@@ -30,22 +30,63 @@ def rounded(value: float) -> float:
     return round(float(value), DIGITS)
 
 
-def roc_points(y: np.ndarray, proba: np.ndarray) -> list[dict[str, float]]:
-    """The ROC curve as rows of false/true positive rate and threshold."""
+#: Most vertices a curve keeps. A curve has a vertex per distinct score, so on a
+#: million rows its file would run to megabytes; a few hundred vertices chosen by
+#: score quantile draw the same picture, and the file stays small at any size.
+CURVE_POINTS = 400
+
+
+def curve_vertices(
+    thresholds: np.ndarray, proba: np.ndarray, points: int
+) -> np.ndarray:
+    """Indices of at most `points` vertices of a curve, one per score quantile.
+
+    `thresholds` are the curve's, in decreasing order, one per vertex. Each kept
+    vertex is a vertex of the full curve, and consecutive ones lie at most a
+    `1 / points` share of the rows apart, so the shape holds. Both ends are kept.
+    A curve of `points` vertices or fewer is returned whole.
+    """
+    n = len(thresholds)
+    if n <= points:
+        return np.arange(n)
+    levels = np.quantile(proba, np.linspace(1.0, 0.0, points - 2))
+    # The first vertex whose threshold is at or below each level, in curve order.
+    inner = np.searchsorted(-thresholds, -levels, side="left").clip(0, n - 1)
+    return np.unique(np.concatenate(([0, n - 1], inner)))
+
+
+def roc_points(
+    y: np.ndarray, proba: np.ndarray, *, points: int = CURVE_POINTS
+) -> list[dict[str, float]]:
+    """The ROC curve as rows of false/true positive rate and threshold.
+
+    At most `points` vertices (see `curve_vertices`); the ROC AUC of the metrics
+    is computed on every row, never on this reduced curve.
+    """
     fpr, tpr, thr = skm.roc_curve(y, proba, drop_intermediate=True)
+    keep = curve_vertices(thr, proba, points)
     thr = np.minimum(thr, 1.0)  # sklearn puts +inf first; 1.0 keeps the JSON valid
     return [
-        {"fpr": rounded(f), "tpr": rounded(t), "threshold": rounded(h)}
-        for f, t, h in zip(fpr, tpr, thr, strict=True)
+        {"fpr": rounded(fpr[i]), "tpr": rounded(tpr[i]), "threshold": rounded(thr[i])}
+        for i in keep
     ]
 
 
-def pr_points(y: np.ndarray, proba: np.ndarray) -> list[dict[str, float]]:
-    """The precision-recall curve as rows of recall and precision."""
-    precision, recall, _ = skm.precision_recall_curve(y, proba, drop_intermediate=True)
+def pr_points(
+    y: np.ndarray, proba: np.ndarray, *, points: int = CURVE_POINTS
+) -> list[dict[str, float]]:
+    """The precision-recall curve as rows of recall and precision.
+
+    At most `points` vertices, chosen as for the ROC curve.
+    """
+    precision, recall, thr = skm.precision_recall_curve(
+        y, proba, drop_intermediate=True
+    )
+    # sklearn orders thresholds upwards and gives the last vertex (recall 0) none.
+    by_threshold = np.append(thr, np.inf)[::-1]
+    keep = len(precision) - 1 - curve_vertices(by_threshold, proba, points)[::-1]
     return [
-        {"recall": rounded(r), "precision": rounded(p)}
-        for p, r in zip(precision, recall, strict=True)
+        {"recall": rounded(recall[i]), "precision": rounded(precision[i])} for i in keep
     ]
 
 
