@@ -107,6 +107,31 @@ def test_a_well_formed_file_reads_as_text(tmp_path: Path) -> None:
     assert table.loc[0, "tenure"] == "1"
 
 
+#: Quote-free texts, well formed or ragged, with the line endings files come with.
+PLAIN = {
+    "well-formed": HEADER + "".join(ROWS),
+    "crlf": (HEADER + "".join(ROWS)).replace("\n", "\r\n"),
+    "blank-lines-between": HEADER + ROWS[0] + "\n\r\n" + ROWS[1],
+    "no-final-newline": HEADER + "".join(ROWS).rstrip("\n"),
+    "too-many": HEADER + ROWS[0] + "2,No,1,34,Mailed check,,\r\n",
+    "too-few-last": HEADER + ROWS[0] + "3,Yes",
+    "blank-field-row": HEADER + ROWS[0] + " \n" + ROWS[1],
+    "only-commas": HEADER + ",,,,\n" + ",,,\n",
+}
+
+
+@pytest.mark.parametrize("name", PLAIN)
+def test_the_quote_free_path_finds_what_the_csv_module_finds(name: str) -> None:
+    # Files without quotes skip the csv module, which is slow on a million rows;
+    # both ways must find the same first ragged row, or none.
+    text = PLAIN[name]
+    header = csvfile._header("f.csv", text)
+    expected = csvfile._ragged("f.csv", text, header)
+    assert csvfile._ragged_fast("f.csv", text, header) == expected
+    fits = {"well-formed", "crlf", "blank-lines-between", "no-final-newline"}
+    assert (expected is None) is (name in fits)
+
+
 def test_a_header_without_rows_is_refused_at_line_2() -> None:
     raw = pd.DataFrame(columns=["a"])
     with pytest.raises(csvfile.IngestError, match="x.csv, line 2: .* no rows") as err:

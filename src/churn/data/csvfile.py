@@ -138,6 +138,49 @@ def _header(path: Path | str, text: str) -> list[str]:
     return names
 
 
+def _ragged_fast(
+    path: Path | str, text: str, header: list[str]
+) -> tuple[int, list[str]] | None:
+    """The first row without a field per column, for text with no quotes or lone CRs.
+
+    Without quotes a field ends at every comma, so counting commas per line is
+    what `csv.reader` would find, at a fraction of its cost on a million rows.
+    Returns the row's line number and fields, or None when every row fits.
+    """
+    commas = len(header) - 1
+    for number, line in enumerate(text.split("\n")[1:], start=2):
+        if line.count(",") != commas and line not in ("", "\r"):
+            return number, line.removesuffix("\r").split(",")
+    return None
+
+
+def _ragged(
+    path: Path | str, text: str, header: list[str]
+) -> tuple[int, list[str]] | None:
+    """The first row without a field per column, as the csv module reads quotes."""
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    start = 1
+    try:
+        for row in reader:
+            if start > 1 and row and len(row) != len(header):
+                return start, row
+            start = reader.line_num + 1
+    except csv.Error as exc:
+        lines = text.splitlines()
+        opened = lines[start - 1] if start - 1 < len(lines) else ""
+        quote = opened.rfind('"')
+        column = _column_at([n.strip() for n in header], start, opened[: max(quote, 0)])
+        raise IngestError(
+            f"{where(path, start, column)}: malformed quoting ({exc}); a field "
+            'that opens a quote must close it, and a quote inside one is written ""',
+            rule="balanced quotes",
+            column=column,
+            examples=(opened[:60],),
+            line=start,
+        ) from None
+    return None
+
+
 def scan(path: Path | str, text: str) -> list[str]:
     """The header of CSV `text`, once every row is known to fit it.
 
@@ -149,42 +192,27 @@ def scan(path: Path | str, text: str) -> list[str]:
     problem = _nul(path, text, header)
     if problem is not None:
         raise problem
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    start = 1
-    try:
-        for row in reader:
-            if start > 1 and row and len(row) != len(header):
-                short = len(row) < len(header)
-                column = header[len(row)] if short else None
-                what = (
-                    f"no field for {column!r} onward"
-                    if short
-                    else f"{len(row) - len(header)} field(s) past the last column"
-                )
-                raise IngestError(
-                    f"{where(path, start, column)}: {len(row)} fields where the "
-                    f"header has {len(header)} ({what}); every row needs one field "
-                    "per column (quote fields that hold commas)",
-                    rule="same number of fields as the header",
-                    column=column,
-                    examples=(",".join(row)[:60],),
-                    line=start,
-                )
-            start = reader.line_num + 1
-    except csv.Error as exc:
-        lines = text.splitlines()
-        opened = lines[start - 1] if start - 1 < len(lines) else ""
-        quote = opened.rfind('"')
-        column = _column_at(header, start, opened[: max(quote, 0)])
-        raise IngestError(
-            f"{where(path, start, column)}: malformed quoting ({exc}); a field "
-            'that opens a quote must close it, and a quote inside one is written ""',
-            rule="balanced quotes",
-            column=column,
-            examples=(opened[:60],),
-            line=start,
-        ) from None
-    return header
+    plain = '"' not in text and text.count("\r") == text.count("\r\n")
+    bad = (_ragged_fast if plain else _ragged)(path, text, header)
+    if bad is None:
+        return header
+    start, row = bad
+    short = len(row) < len(header)
+    column = header[len(row)] if short else None
+    what = (
+        f"no field for {column!r} onward"
+        if short
+        else f"{len(row) - len(header)} field(s) past the last column"
+    )
+    raise IngestError(
+        f"{where(path, start, column)}: {len(row)} fields where the "
+        f"header has {len(header)} ({what}); every row needs one field "
+        "per column (quote fields that hold commas)",
+        rule="same number of fields as the header",
+        column=column,
+        examples=(",".join(row)[:60],),
+        line=start,
+    )
 
 
 def read_csv_text(path: Path) -> pd.DataFrame:
