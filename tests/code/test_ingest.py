@@ -208,3 +208,20 @@ def test_entry_point_writes_the_month_column(csv_copy: Path, tmp_path: Path) -> 
     assert ingest.main(["--source", str(csv_copy), "--out", str(out)]) == 0
     months = pd.read_parquet(out)[contract.MONTH]
     assert sorted(months.unique()) == list(range(1, 8))
+
+
+@pytest.mark.parametrize(
+    "cells",
+    [
+        ["1", "1.5", "", "1e3", "-2", "+3", ".5", "5.", "00012", "1E+3"],
+        # Arrow refuses these; pandas then reads the column and names the bad cells.
+        ["1", "1_000", "0x10", "1,5", "NA", "nan", "inf", ""],
+    ],
+    ids=["arrow-reads-all", "pandas-fallback"],
+)
+def test_numbers_reads_cells_as_pandas_does(cells: list[str]) -> None:
+    text = pd.Series(cells, dtype="str")
+    expected = pd.to_numeric(text.mask(text.eq("")), errors="coerce")
+    pd.testing.assert_series_equal(
+        ingest.numbers(text), expected.astype("float64"), check_exact=True
+    )

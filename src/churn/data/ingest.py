@@ -14,6 +14,8 @@ import logging
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from churn import config, contract
 from churn.data import batches
@@ -55,6 +57,23 @@ def _refuse(
     )
 
 
+def numbers(text: pd.Series) -> pd.Series:
+    """Stripped text as floats; missing where blank or not a number.
+
+    Arrow's cast is many times faster than `pd.to_numeric` and accepts a subset of
+    what it accepts, to the same values; when it refuses a cell, `pd.to_numeric`
+    reads the column so that the caller can name the bad cells.
+    """
+    try:
+        cells = pa.array(text.mask(text.eq("")), type=pa.string(), from_pandas=True)
+        return pd.Series(
+            pc.cast(cells, pa.float64()).to_numpy(zero_copy_only=False),
+            index=text.index,
+        )
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return pd.to_numeric(text.mask(text.eq("")), errors="coerce").astype("float64")
+
+
 def to_typed(raw: pd.DataFrame, source: str = "<batch>") -> pd.DataFrame:
     """Convert a table of strings to the contract's dtypes.
 
@@ -70,7 +89,7 @@ def to_typed(raw: pd.DataFrame, source: str = "<batch>") -> pd.DataFrame:
         if col.dtype == "string":
             out[col.name] = text.mask(blank).astype("string")
             continue
-        number = pd.to_numeric(text.mask(blank), errors="coerce")
+        number = numbers(text)
         bad = number.isna() & ~blank
         if bad.any():
             raise _refuse(
