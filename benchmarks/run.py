@@ -17,14 +17,18 @@ Everything runs in scratch clones of this repository's committed state (under
 6. scale: every stage's command run directly at each size (the bundled data and
    synthetic scale-ups from `scale.py`), with wall time, time spent importing
    (`PYTHONPROFILEIMPORTTIME`) and peak memory (`wait4`) per stage;
-7. profile: cProfile of the stage with the most work at the largest size up to
+7. validation (`validation.py`): at each size, the project's reading and checking of
+   the batch next to bare Great Expectations running the same expectations on the
+   same table, in one process;
+8. profile: cProfile of the stage with the most work at the largest size up to
    `--profile-rows` (100,000 by default, which keeps the run near ten minutes).
 
 The stages and their commands come from `dvc repro --dry`, so new stages are measured
 without changing this script. Results go to `results.json` and `RESULTS.md`.
 
 This file is the command line and the order of the sections; each lives beside it:
-`loop.py` (1-3), `floor.py` (4), `serving.py` (5), `scaling.py` (6, 7), on top of
+`loop.py` (1-3), `floor.py` (4), `serving.py` (5), `scaling.py` (6, 8),
+`validation.py` (7), on top of
 `timing.py` (timing one command) and `clones.py` (the scratch clone); `targets.py`
 judges the figures and `report.py` renders them.
 
@@ -53,6 +57,7 @@ from floor import run_floor, run_one_process
 from loop import run_cold, run_incremental, run_noop
 from scaling import run_profile, run_size, size_rows
 from targets import growth, targets
+from validation import run_validation
 
 log = logging.getLogger("benchmark")
 
@@ -166,6 +171,9 @@ def benchmark(ctx: Context) -> dict[str, Any]:
     results["scale"] = []
     for size in ordered:
         results["scale"].append(run_size(ctx, repo, stages, size))
+        results["scale"][-1]["validation"] = run_validation(
+            ctx, repo, Path(results["scale"][-1]["source"])
+        )
         if results["scale"][-1]["rows"] == profiled:
             # Right away, while this size's batch and outputs are in place.
             results["profile"] = run_profile(ctx, repo, stages, results["scale"][-1])

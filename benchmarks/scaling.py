@@ -78,6 +78,7 @@ def run_size(
     result: dict[str, Any] = {
         "size": size,
         "rows": rows,
+        "source": str(source),
         "stages": {},
     }
     # The bundled data splits the cold run, so it gets the same repetitions.

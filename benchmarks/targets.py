@@ -52,6 +52,21 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             "met": largest["peak_rss_mb"] < 4096,
         }
     )
+    side = largest.get("validation")
+    if side:
+        out.append(
+            {
+                "target": (
+                    f"{largest['rows']:,} rows: reading and checking <= 2 x bare GX "
+                    "with the same expectations"
+                ),
+                "value": (
+                    f"{side['read_s']:.1f} s + {side['check_s']:.1f} s vs "
+                    f"{side['bare_gx_s']:.1f} s ({side['read_and_check_ratio']:.2f} x)"
+                ),
+                "met": side["read_and_check_ratio"] <= 2.0,
+            }
+        )
     out += serving_targets(results["prediction"])
     growth = results.get("growth")
     if growth:

@@ -158,6 +158,9 @@ def test_tiny_benchmark_measures_every_section(tmp_path: Path) -> None:
         assert list(size["stages"]) == stages
         assert size["validated"], "the scaled batch passed the validate stage"
         assert size["validation_rows_per_s"] > 0
+        side = size["validation"]
+        assert side["rows"] == size["rows"] and side["expectations"] > 20
+        assert side["read_s"] > 0 and side["check_s"] > 0 and side["bare_gx_s"] > 0
         assert all(s["peak_rss_mb"] > 0 for s in size["stages"].values())
     assert results["growth"]["from_rows"] == 2000
     assert results["profile"]["cumulative"]
@@ -187,7 +190,8 @@ def test_tiny_benchmark_measures_every_section(tmp_path: Path) -> None:
     monitor = pred["monitor"]
     assert monitor["rows"] == monitor["logged"] == 20_000 and monitor["exit"] == 0
     assert monitor["verdict"] == "healthy" and monitor["peak_rss_mb"] > 0
-    assert len(results["targets"]) == 8
+    assert len(results["targets"]) == 9
+    assert any("bare GX" in t["target"] for t in results["targets"])
     markdown = (tmp_path / "RESULTS.md").read_text()
     for title in TITLES:
         assert f"## {title}" in markdown
