@@ -21,10 +21,36 @@ def slug(title: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")
 
 
+def dash_legend(node: Any) -> None:
+    """Show each line's dash in its revision's legend entry, in place.
+
+    The templates dash the curves by revision without a legend of their own:
+    Vega-Lite merges two legends only when their scales share a domain, and only
+    the colour's domain (which DVC fills in) names the revisions. Here it is known,
+    so the dash scale takes it and the two legends become one.
+    """
+    if isinstance(node, list):
+        for item in node:
+            dash_legend(item)
+    if not isinstance(node, dict):
+        return
+    encoding = node.get("encoding", {})
+    dash, colour = encoding.get("strokeDash"), encoding.get("color")
+    if isinstance(dash, dict) and isinstance(colour, dict):
+        domain = colour.get("scale", {}).get("domain")
+        if domain and dash.get("field") == colour.get("field"):
+            dash.pop("legend", None)
+            dash.setdefault("scale", {})["domain"] = list(domain)
+    for value in node.values():
+        dash_legend(value)
+
+
 def relabel(spec: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
     """A copy of a Vega-Lite spec with revision names replaced (`workspace` ->
-    `PR`) and the confusion matrix's counts shown without a click."""
+    `PR`), one legend for each line's colour and dash, and the confusion
+    matrix's counts shown without a click."""
     spec = copy.deepcopy(spec)
+    dash_legend(spec)
 
     def walk(node: Any) -> Any:
         if isinstance(node, dict):
