@@ -110,6 +110,19 @@ def test_each_revision_has_its_own_dash_the_first_solid(specs, diffed, title) ->
     assert "legend" not in line["strokeDash"]
     assert line["strokeDash"]["scale"]["domain"] == ["PR", "main"]
     assert line["color"]["scale"]["domain"] == ["PR", "main"]
+    assert line["color"]["title"] == plots.LEGEND_TITLE
+
+
+def test_the_reports_legends_name_models_not_revs(diffed) -> None:
+    colours = [
+        layer["encoding"]["color"]
+        for spec in diffed.values()
+        for layer in spec.get("layer", [spec])
+        if isinstance(layer.get("encoding", {}).get("color"), dict)
+        and layer["encoding"]["color"].get("field") == "rev"
+    ]
+    assert len(colours) >= 5  # three curves, two bar charts
+    assert {c.get("title") for c in colours} == {plots.LEGEND_TITLE}
 
 
 def _inked(png: bytes, rgb: tuple[int, int, int]) -> int:
