@@ -122,7 +122,7 @@ act-train: $(STAMP) ## run the train workflow with act on a PR setting PARAM=key
 		$(if $(FORK),--fork)
 
 # The example is the `act-train` run of C=0.3; WORK=dir reuses one of this commit.
-doc-images: $(STAMP) ## redraw the docs' plots and the level-2 example report from real runs (act, pipeline; ~5 min)
+doc-images: $(STAMP) ## redraw the docs' plots and the level-2 example report from real runs (act, pipeline; ~2 min)
 	python tests/docimages.py --venv $(abspath $(VENV)) \
 		$(if $(WORK),--work $(WORK)) $(if $(OUT),--out $(OUT))
 
