@@ -16,7 +16,7 @@ export PATH := $(BIN):$(PATH)
 export PYTHONPATH := $(CURDIR)/src
 
 .PHONY: help install repro next-month model-card test lint format dag metrics plots \
-	clean report gate lint-workflows act-train pull push bench bench-tiny package serve lock
+	clean report gate lint-workflows act-train doc-images pull push bench bench-tiny package serve lock
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -120,6 +120,11 @@ act-train: $(STAMP) ## run the train workflow with act on a PR setting PARAM=key
 	python tests/workflows/actrun.py --venv $(abspath $(VENV)) \
 		$(foreach p,$(PARAM),--param $(p)) $(if $(WORK),--work $(WORK)) \
 		$(if $(FORK),--fork)
+
+# The example is the `act-train` run of C=0.3; WORK=dir reuses one of this commit.
+doc-images: $(STAMP) ## redraw the docs' plots and the level-2 example report from real runs (act, pipeline; ~2 min)
+	python tests/docimages.py --venv $(abspath $(VENV)) \
+		$(if $(WORK),--work $(WORK)) $(if $(OUT),--out $(OUT))
 
 pull: $(STAMP) ## fetch data and models from the DVC remote (.dvc/config)
 	dvc pull --allow-missing

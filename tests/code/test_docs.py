@@ -4,7 +4,8 @@ Two rules over every Markdown file in the repository (tracked, or new and not
 ignored), so that pages added later are covered without touching this module:
 
 - every relative link or image points at a file or folder of the repository
-  (anchors are not checked);
+  (anchors are not checked), and every image is a real PNG small enough to load
+  in a moment;
 - every command in a fenced `bash` block is run by a test, or its block carries a
   `# needs GitHub` comment line.
 
@@ -136,6 +137,35 @@ def broken_links(root: Path, page: str, known: set[str]) -> list[str]:
         for line, href, target in link_targets(root, page)
         if target.startswith("..") or target not in known
     ]
+
+
+#: What a page may link as a picture: a PNG, as vl-convert draws them.
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp"}
+PNG = b"\x89PNG\r\n\x1a\n"
+MAX_IMAGE_BYTES = 200_000
+
+
+def bad_images(root: Path, page: str) -> list[str]:
+    """`page:line: link (why)` for each picture `page` links that is not a PNG of
+    the repository under `MAX_IMAGE_BYTES`."""
+    found = []
+    for line, href, target in link_targets(root, page):
+        if Path(target).suffix.lower() not in IMAGE_SUFFIXES:
+            continue
+        path = root / target
+        data = path.read_bytes() if path.is_file() else b""
+        why = (
+            "missing"
+            if not path.is_file()
+            else "not a PNG"
+            if not data.startswith(PNG)
+            else f"{len(data)} bytes"
+            if len(data) > MAX_IMAGE_BYTES
+            else None
+        )
+        if why:
+            found.append(f"{page}:{line}: {href} ({why})")
+    return found
 
 
 # --- commands in the docs ----------------------------------------------------
@@ -365,6 +395,25 @@ def test_every_relative_link_resolves() -> None:
     assert not broken, "links to nothing:\n" + "\n".join(broken)
 
 
+def test_every_image_a_page_shows_is_a_small_png() -> None:
+    pages = markdown_files(ROOT)
+    shown = {
+        (page, target)
+        for page in pages
+        for _, _, target in link_targets(ROOT, page)
+        if target.endswith(".png")
+    }
+    # The pictures the docs promise: one of the report's plots in the README, the
+    # month-6 drift chart in level 1, the example report's plots in level 2.
+    assert any(page == "README.md" for page, _ in shown)
+    drift = "levels/1-pipeline-automation/images/drift-month-6.png"
+    assert ("levels/1-pipeline-automation/README.md", drift) in shown
+    example = "levels/2-cicd-automation/example-report.md"
+    assert sum(page == example for page, _ in shown) >= 6
+    bad = [b for page in pages for b in bad_images(ROOT, page)]
+    assert not bad, "pictures that are not small PNGs:\n" + "\n".join(bad)
+
+
 def test_every_shown_command_is_run_by_a_test_or_needs_github() -> None:
     missing = uncovered(ROOT)
     assert not missing, (
@@ -446,6 +495,27 @@ def test_broken_links_are_reported_with_page_and_line(tmp_path: Path) -> None:
     assert broken_links(tmp_path, page, known) == [
         "docs/page.md:6: missing.md",
         "docs/page.md:7: ../../etc/passwd",
+    ]
+
+
+def test_pictures_that_are_not_small_pngs_are_reported(tmp_path: Path) -> None:
+    (tmp_path / "img").mkdir()
+    (tmp_path / "img" / "ok.png").write_bytes(PNG + b"\0" * 100)
+    (tmp_path / "img" / "fake.png").write_bytes(b"GIF89a")
+    (tmp_path / "img" / "big.png").write_bytes(PNG + b"\0" * MAX_IMAGE_BYTES)
+    (tmp_path / "img" / "photo.jpg").write_bytes(b"\xff\xd8\xff")
+    page = _page(
+        tmp_path,
+        "page.md",
+        "![ok](img/ok.png) [as a link](img/ok.png)\n\n![fake](img/fake.png)\n"
+        "![big](img/big.png)\n![gone](img/gone.png)\n"
+        '<img src="img/photo.jpg">\n\n[text](other.md)\n',
+    )
+    assert bad_images(tmp_path, page) == [
+        "page.md:3: img/fake.png (not a PNG)",
+        "page.md:4: img/big.png (200008 bytes)",
+        "page.md:5: img/gone.png (missing)",
+        "page.md:6: img/photo.jpg (not a PNG)",
     ]
 
 

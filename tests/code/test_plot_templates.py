@@ -1,23 +1,40 @@
-"""The committed plot templates: reference lines, sorted bars, titles in words.
+"""The committed plot templates: reference lines, sorted bars, titles in words, and
+curves told apart by their dashes.
 
 `dvc plots show --json` fills .dvc/plots/*.json with this checkout's plot data, as
 `dvc plots`, the report's PNGs and `make plots` all do; each spec must render.
+`dvc plots diff HEAD --json` draws the committed curves and the workspace's
+together, as the report does for main and a pull request.
 """
 
+import copy
 import json
 
 import pytest
 import yaml
 
+import pngs
 from churn import config
 from churn.review import page, plots
 from conftest import ROOT, run
+
+CURVES = ["ROC curve", "Precision-recall curve", "Calibration"]
+#: The first two colours DVC gives revisions (dvc_render's colour range).
+COLOURS = {"PR": (0x94, 0x5D, 0xD6), "main": (0x13, 0xAD, 0xC7)}
 
 
 @pytest.fixture(scope="module")
 def specs() -> dict[str, dict]:
     shown = json.loads(run(["dvc", "plots", "show", "--json"], ROOT).stdout)
     return dict(page.specs(shown))
+
+
+@pytest.fixture(scope="module")
+def diffed() -> dict[str, dict]:
+    """The workspace's curves and HEAD's, relabelled as the report does."""
+    shown = json.loads(run(["dvc", "plots", "diff", "HEAD", "--json"], ROOT).stdout)
+    names = {"workspace": "PR", "HEAD": "main"}
+    return {title: plots.relabel(spec, names) for title, spec in page.specs(shown)}
 
 
 def _layer(spec: dict, mark: str) -> dict:
@@ -75,3 +92,60 @@ def test_drift_marks_the_psi_limit_from_params(specs) -> None:
     assert rule["transform"][0]["aggregate"][0]["field"] == "threshold"
     limit = config.load_params()["drift"]["psi_threshold"]
     assert {row["threshold"] for row in spec["data"]["values"]} == {limit}
+
+
+@pytest.mark.parametrize("title", CURVES)
+def test_each_revision_has_its_own_dash_the_first_solid(specs, diffed, title) -> None:
+    dash = _layer(specs[title], "line")["encoding"]["strokeDash"]
+    assert dash["field"] == "rev"
+    solid, *others = dash["scale"]["range"]
+    assert solid == [1, 0] and others and solid not in others
+    assert len({tuple(d) for d in dash["scale"]["range"]}) == len(
+        dash["scale"]["range"]
+    )
+    # One revision on the page: the colour's legend alone names it.
+    assert dash["legend"] is None
+    # Two in the report: the dash joins the colour's legend, in the colour's order.
+    line = _layer(diffed[title], "line")["encoding"]
+    assert "legend" not in line["strokeDash"]
+    assert line["strokeDash"]["scale"]["domain"] == ["PR", "main"]
+    assert line["color"]["scale"]["domain"] == ["PR", "main"]
+    assert line["color"]["title"] == plots.LEGEND_TITLE
+
+
+def test_the_reports_legends_name_models_not_revs(diffed) -> None:
+    colours = [
+        layer["encoding"]["color"]
+        for spec in diffed.values()
+        for layer in spec.get("layer", [spec])
+        if isinstance(layer.get("encoding", {}).get("color"), dict)
+        and layer["encoding"]["color"].get("field") == "rev"
+    ]
+    assert len(colours) >= 5  # three curves, two bar charts
+    assert {c.get("title") for c in colours} == {plots.LEGEND_TITLE}
+
+
+def _inked(png: bytes, rgb: tuple[int, int, int]) -> int:
+    """Pixels of `png` within a shade of `rgb`."""
+    return sum(
+        1
+        for row in pngs.pixels(png)
+        for i in range(0, len(row), 3)
+        if all(abs(row[i + k] - rgb[k]) <= 24 for k in range(3))
+    )
+
+
+def test_two_curves_that_overlap_both_show(diffed) -> None:
+    # The workspace's ROC curve is the committed one: the two lines coincide, so
+    # without dashes the one drawn last would hide the other completely.
+    spec = copy.deepcopy(diffed["ROC curve"])
+    line = _layer(spec, "line")["encoding"]
+    line["color"]["legend"] = None  # count the lines' ink, not the legend's
+    png = plots.render_png(spec)
+    inked = {name: _inked(png, rgb) for name, rgb in COLOURS.items()}
+    assert min(inked.values()) > 0.1 * sum(inked.values()), inked
+    del line["strokeDash"]
+    hidden = {
+        name: _inked(plots.render_png(spec), rgb) for name, rgb in COLOURS.items()
+    }
+    assert min(hidden.values()) < 0.01 * sum(hidden.values()), hidden

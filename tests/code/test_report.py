@@ -3,6 +3,7 @@ improved, unchanged, regressed, and the first model, when `main` has none; the
 verdict the report writes is the one the gate takes."""
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +15,7 @@ import yaml
 
 from churn import stats
 from churn.review import evidence, gate, plots, report, sections
+from conftest import ROOT
 
 PNG = b"\x89PNG\r\n\x1a\n"
 N = 400
@@ -253,3 +255,29 @@ def test_plot_specs_are_relabelled() -> None:
     assert plots.slug("Permutation importance (drop in ROC AUC)") == (
         "permutation-importance-drop-in-roc-auc"
     )
+
+
+def _headings(text: str) -> list[str]:
+    return re.findall(r"^#+ .*$", text, re.M)
+
+
+def test_the_level2_example_is_shaped_as_a_report_is_now(repo: Path) -> None:
+    # Names and structure only: its numbers are the run that `make doc-images`
+    # made, and floats differ across machines.
+    example = (ROOT / "levels" / "2-cicd-automation" / "example-report.md").read_text()
+    text = _pr(repo, noise=0.4, c=0.5)
+    assert _headings(example) == _headings(text)
+    intro = re.compile(
+        r"This pull request's model against `main` at `[0-9a-f]{7,}`\. Intervals: "
+        r"95% paired bootstrap over the \d+ test customers both models scored "
+        r"\(\d+ resamples, seed \d+\)\.$",
+        re.M,
+    )
+    assert intro.search(example) and intro.search(text)
+    titles = [
+        next(iter(plot))
+        for plot in yaml.safe_load((ROOT / "dvc.yaml").read_text())["plots"]
+    ]
+    wanted = [(t, f"report-plots/{plots.slug(t)}.png") for t in titles]
+    assert re.findall(r"!\[([^\]]*)\]\(([^)]+)\)", example) == wanted
+    assert "| `train.logistic_regression.C` | `1.0` | `0.3` |" in example

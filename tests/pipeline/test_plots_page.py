@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import re
 import shutil
-import struct
 import subprocess
-import zlib
 from pathlib import Path
 
 import pytest
 import yaml
 
+import pngs
 from conftest import ROOT, make
 
 #: Chromium with no way out: names resolve to nothing, and the proxy is a closed
@@ -43,49 +42,6 @@ def _chromium() -> str:
             "GitHub's runners ship one"
         )
     return found
-
-
-def _pixels(png: bytes) -> list[bytes]:
-    """The rows of an 8-bit RGB or RGBA PNG, unfiltered (what Chromium writes)."""
-    assert png[:8] == b"\x89PNG\r\n\x1a\n"
-    pos, chunks, header = 8, [], None
-    while pos < len(png):
-        length, kind = struct.unpack(">I4s", png[pos : pos + 8])
-        body = png[pos + 8 : pos + 8 + length]
-        if kind == b"IHDR":
-            header = struct.unpack(">IIBBBBB", body)
-        elif kind == b"IDAT":
-            chunks.append(body)
-        pos += 12 + length
-    width, height, depth, colour, _, _, interlace = header
-    assert depth == 8 and colour in (2, 6) and interlace == 0, header
-    step = 3 if colour == 2 else 4
-    raw = zlib.decompress(b"".join(chunks))
-    stride = width * step
-    rows, previous = [], bytearray(stride)
-    for y in range(height):
-        kind, line = (
-            raw[y * (stride + 1)],
-            bytearray(raw[y * (stride + 1) + 1 : (y + 1) * (stride + 1)]),
-        )
-        for x in range(stride):
-            left = line[x - step] if x >= step else 0
-            up = previous[x]
-            corner = previous[x - step] if x >= step else 0
-            if kind == 1:
-                line[x] = (line[x] + left) & 0xFF
-            elif kind == 2:
-                line[x] = (line[x] + up) & 0xFF
-            elif kind == 3:
-                line[x] = (line[x] + (left + up) // 2) & 0xFF
-            elif kind == 4:
-                p = left + up - corner
-                pa, pb, pc = abs(p - left), abs(p - up), abs(p - corner)
-                pred = left if pa <= pb and pa <= pc else up if pb <= pc else corner
-                line[x] = (line[x] + pred) & 0xFF
-        rows.append(bytes(line[i] for i in range(stride) if i % step < 3))
-        previous = line
-    return rows
 
 
 @pytest.fixture(scope="module")
@@ -137,7 +93,7 @@ def test_the_screenshot_is_not_blank(page: Path, tmp_path: Path) -> None:
         timeout=120,
     )
     assert proc.returncode == 0 and shot.is_file(), proc.stderr[-2000:]
-    rows = _pixels(shot.read_bytes())
+    rows = pngs.pixels(shot.read_bytes())
     ink = sum(
         1
         for row in rows

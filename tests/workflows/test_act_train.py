@@ -26,6 +26,7 @@ import pytest
 import yaml
 from test_level2_readme import bash_commands
 
+import docimages
 from conftest import ROOT, SOURCE, VENV, make, run
 
 pytestmark = pytest.mark.slow
@@ -208,6 +209,35 @@ def test_artifacts_hold_model_metrics_plots_and_data_docs(
     assert (art / "plots" / "roc.json").is_file()
     assert (art / "reports" / "validation" / "data_docs" / "index.html").is_file()
     assert (art / "report.md").read_text().startswith("## Churn model report")
+
+
+def test_make_doc_images_draws_the_docs_pictures_from_this_run(
+    harmless: actrun.ActRun, tmp_path: Path
+) -> None:
+    # The README's act run is the example's: `make doc-images` reuses it, and
+    # runs the pipeline through month 6 for the drift chart.
+    assert harmless.returncode == 0, harmless.output[-3000:]
+    out = tmp_path / "out"
+    work = harmless.artifacts.parent
+    proc = make("doc-images", ROOT, f"WORK={work}", f"OUT={out}")
+    assert f"reusing the act run in {work}" in proc.stdout + proc.stderr
+    example = out / "levels" / "2-cicd-automation"
+    text = (example / "example-report.md").read_text()
+    committed = (
+        ROOT / "levels" / "2-cicd-automation" / "example-report.md"
+    ).read_text()
+    # Names and structure, not numbers: those are this machine's.
+    assert re.findall(r"^#+ .*$", text, re.M) == re.findall(r"^#+ .*$", committed, re.M)
+    links = docimages.image_links(text)
+    assert links == docimages.image_links(committed)
+    assert sorted(p.name for p in (example / "report-plots").iterdir()) == sorted(
+        Path(link).name for _, link in links
+    )
+    drift = out / "levels" / "1-pipeline-automation" / "images" / "drift-month-6.png"
+    for path in [drift, *(example / link for _, link in links)]:
+        width, height = _png_size(path)
+        assert width > 300 and height > 300, path
+        assert path.stat().st_size < docimages.MAX_BYTES, path
 
 
 def test_wrecked_model_fails_the_job(wrecked: Flow) -> None:

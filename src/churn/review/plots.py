@@ -21,10 +21,41 @@ def slug(title: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")
 
 
+#: What the report's legends call a revision: in a report, each is one model.
+LEGEND_TITLE = "model"
+
+
+def revision_legend(node: Any) -> None:
+    """One legend of the revisions, titled `LEGEND_TITLE`, in place.
+
+    The curve templates dash each revision's line but give the dashes no legend:
+    Vega-Lite merges two legends only when their scales share a domain, and only
+    the colour's domain (which DVC fills in) names the revisions. Here that domain
+    is known, so the dash scale takes it and each colour's entry shows its dash.
+    """
+    if isinstance(node, list):
+        for item in node:
+            revision_legend(item)
+    if not isinstance(node, dict):
+        return
+    encoding = node.get("encoding", {})
+    colour, dash = encoding.get("color"), encoding.get("strokeDash")
+    if isinstance(colour, dict) and colour.get("field") == "rev":
+        colour.setdefault("title", LEGEND_TITLE)
+        domain = colour.get("scale", {}).get("domain")
+        if isinstance(dash, dict) and dash.get("field") == "rev" and domain:
+            dash.pop("legend", None)
+            dash.setdefault("scale", {})["domain"] = list(domain)
+    for value in node.values():
+        revision_legend(value)
+
+
 def relabel(spec: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
     """A copy of a Vega-Lite spec with revision names replaced (`workspace` ->
-    `PR`) and the confusion matrix's counts shown without a click."""
+    `PR`), one legend of them (`revision_legend`), and the confusion matrix's
+    counts shown without a click."""
     spec = copy.deepcopy(spec)
+    revision_legend(spec)
 
     def walk(node: Any) -> Any:
         if isinstance(node, dict):
