@@ -90,6 +90,45 @@ def test_small_curves_are_kept_whole() -> None:
     assert len(reduced) <= 20 and reduced[-1]["fpr"] == 1.0
 
 
+def test_confusion_is_four_counts_whatever_the_rows() -> None:
+    y = np.array([1, 1, 1, 0, 0])
+    pred = np.array([1, 0, 1, 0, 0])
+    counts = evaluate.confusion_counts(y, pred)
+    assert counts.to_dict("records") == [
+        {"actual": "churn", "predicted": "churn", "count": 2},
+        {"actual": "churn", "predicted": "stay", "count": 1},
+        {"actual": "stay", "predicted": "churn", "count": 0},
+        {"actual": "stay", "predicted": "stay", "count": 2},
+    ]
+    many = evaluate.confusion_counts(np.tile(y, 1000), np.tile(pred, 1000))
+    assert len(many) == 4 and many["count"].sum() == 5000
+
+
+def test_the_confusion_template_is_dvcs_summing_counts() -> None:
+    # The committed template is DVC's own confusion matrix, summing a `count`
+    # column instead of counting rows; a revision from before counts were
+    # stored (one row per customer) counts each row once.
+    import json
+
+    from dvc_render.vega_templates import ConfusionTemplate
+
+    from conftest import ROOT
+
+    ours = json.loads((ROOT / ".dvc/plots/confusion_counts.json").read_text())
+    theirs = json.loads(json.dumps(ConfusionTemplate.DEFAULT_CONTENT))
+    steps = ours["spec"].pop("transform")
+    assert steps[0] == {
+        "calculate": "isValid(datum.count) ? datum.count : 1",
+        "as": "cell_count",
+    }
+    assert steps[1]["aggregate"] == [
+        {"op": "sum", "field": "cell_count", "as": "xy_count"}
+    ]
+    expected = theirs["spec"].pop("transform")
+    assert steps[1]["groupby"] == expected[0]["groupby"] and steps[2:] == expected[1:]
+    assert ours == theirs
+
+
 def test_importance_ranks_the_informative_column() -> None:
     from sklearn.linear_model import LogisticRegression
 

@@ -10,6 +10,7 @@ import json
 import re
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -86,9 +87,10 @@ def test_metrics_and_plots_exist_and_parse(repo) -> None:
     assert json.loads((path / "metrics" / "validation.json").read_text())["success"]
     for name in PLOTS:
         assert json.loads((path / "plots" / name).read_text())
-    confusion = (path / "plots" / "confusion.csv").read_text().splitlines()
+    confusion = pd.read_csv(path / "plots" / "confusion.csv")
     predictions = (path / "metrics" / "predictions.csv").read_text().splitlines()
-    assert confusion[0] == "actual,predicted" and len(confusion) == len(predictions)
+    assert list(confusion.columns) == ["actual", "predicted", "count"]
+    assert len(confusion) == 4 and confusion["count"].sum() == len(predictions) - 1
     validation = json.loads((path / "metrics" / "model_validation.json").read_text())
     assert validation["test_rows"] == len(predictions) - 1 > 700
     assert (path / "models" / "model.skops").stat().st_size > 0

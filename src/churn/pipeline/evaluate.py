@@ -41,6 +41,26 @@ def scores(y: np.ndarray, proba: np.ndarray, *, threshold: float) -> dict[str, f
     }
 
 
+def confusion_counts(y: np.ndarray, pred: np.ndarray) -> pd.DataFrame:
+    """The confusion matrix as four rows of actual, predicted and count.
+
+    Counts, not one row per customer, so the file has the same size for any number
+    of rows; every cell is listed, zeros included.
+    """
+    names = {1: "churn", 0: "stay"}
+    return pd.DataFrame(
+        [
+            {
+                "actual": names[a],
+                "predicted": names[p],
+                "count": int(np.sum((y == a) & (pred == p))),
+            }
+            for a in (1, 0)
+            for p in (1, 0)
+        ]
+    )
+
+
 def evaluate(
     model: Pipeline, test: pd.DataFrame, *, params: dict[str, Any], seed: int
 ) -> dict[str, Any]:
@@ -63,12 +83,7 @@ def evaluate(
         "importance": plots.importance(
             model, X, y, repeats=params["importance_repeats"], seed=seed
         ),
-        "confusion": pd.DataFrame(
-            {
-                "actual": np.where(y == 1, "churn", "stay"),
-                "predicted": np.where(pred == 1, "churn", "stay"),
-            }
-        ),
+        "confusion": confusion_counts(y, pred),
         "predictions": pd.DataFrame(
             {
                 contract.ID: test[contract.ID].astype("int64").to_numpy(),
