@@ -416,3 +416,239 @@ def test_a_missing_or_fake_image_is_reported(tmp_path) -> None:
         "page.md: fake.png is not a .png image",
         "page.md: gone.png is missing",
     ]
+
+
+# --- level 1's experiments --------------------------------------------------------
+
+
+def experiments_table() -> dict[str, dict[str, str]]:
+    """The `dvc exp show` excerpt of the tour's section 3: row name -> column -> cell.
+
+    tests/pipeline/test_tutorial.py checks that the excerpt is what DVC prints.
+    """
+    shown = re.search(r"## 3\. Params and experiments(.*?)## 4\.", text(LEVEL1), re.S)[
+        1
+    ]
+    lines = [line for line in shown.splitlines() if line.startswith("| ")]
+    head = [c.strip() for c in lines[0].strip("|").split("|")]
+    rows = {}
+    for line in lines[1:]:
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        name = re.sub(r"^[├└]── (?:\.\.\. )?\[(\w+)\]$", r"\1", cells[0])
+        rows[name] = dict(zip(head, cells, strict=True))
+    return rows
+
+
+def test_the_experiments_compared_win_on_different_metrics() -> None:
+    rows = experiments_table()
+    assert {"main", "boosting", "logistic"} <= set(rows)
+    logistic = [
+        r for r in rows.values() if r["train.estimator"] == "logistic_regression"
+    ]
+    boosting = rows["boosting"]
+
+    def best(metric: str) -> str:
+        return max(rows, key=lambda name: float(rows[name][metric]))
+
+    page = flat(LEVEL1)
+    assert "`boosting` has the best PR AUC" in page and best("pr_auc") == "boosting"
+    assert "`main`'s logistic regression has the best ROC AUC" in page
+    assert best("roc_auc") == "main"
+    assert "finds more of the churners at the chosen threshold" in page
+    assert all(float(r["recall"]) > float(boosting["recall"]) for r in logistic)
+    threshold = yaml.safe_load((ROOT / "params.yaml").read_text())["evaluate"]
+    assert f"`evaluate.threshold` {threshold['threshold']}" in page
+
+
+def test_level1_quotes_the_test_split_size_of_month_4() -> None:
+    validation = json.loads((ROOT / "metrics/model_validation.json").read_text())
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    assert validation["months"] == params["batches"]["through_month"]
+    assert f"on {validation['test_rows']:,} test customers" in flat(LEVEL1)
+
+
+# --- level 2: compare and the gate ------------------------------------------------
+
+
+def compare_and_gate() -> dict[str, tuple[str, str]]:
+    """Level 2's table of `compare` against the gate: row -> (compare, gate)."""
+    lines = text(LEVEL2).splitlines()
+    start = lines.index("| | `compare` (level 1) | the gate (level 2) |")
+    rows = {}
+    for line in lines[start + 2 :]:
+        if not line.startswith("|"):
+            break
+        label, left, right = (c.strip() for c in line.strip("|").split("|"))
+        rows[label.strip("*")] = (left, right)
+    return rows
+
+
+def test_the_compare_and_gate_table_names_what_each_reads_and_runs() -> None:
+    rows = compare_and_gate()
+    assert set(rows) == {
+        "asks",
+        "compares with",
+        "settings",
+        "runs",
+        "on a worse model",
+    }
+    stages = dvc_stages()
+    # compare reads its own section of the checkout's params; no stage reads gate's.
+    assert "`compare:` in the checkout's own `params.yaml`" == rows["settings"][0]
+    assert "compare" in stages["compare"]["params"]
+    assert not any(
+        p == "gate" or str(p).startswith("gate.")
+        for stage in stages.values()
+        for p in stage.get("params", [])
+    )
+    assert "the base's `params.yaml`, never the pull request's" in rows["settings"][1]
+    assert rows["runs"][0] == "as a stage of every `dvc repro`"
+    named = re.findall(r"`(\w+)`", rows["runs"][1].split("in the", 1)[1])
+    assert named == ["train", "retrain", "release"]
+    for flow in named:
+        source = (WORKFLOWS / f"{flow}.yml").read_text()
+        assert "make gate" in source or "churn gate" in source, flow
+
+
+def test_compare_exits_0_on_a_worse_model_and_the_gate_1(
+    splits, tmp_path, monkeypatch, caplog
+) -> None:
+    # The table's last row, run: compare's stage on a model that is clearly worse
+    # than the previous one writes "worse", warns, and still exits 0.
+    from churn import config, contract, model_io
+    from churn.pipeline import compare, train
+    from churn.review import rules
+
+    compare_cell, gate_cell = compare_and_gate()["on a worse model"]
+    assert "it exits 0 and the pipeline goes on" in compare_cell
+    assert "it exits 1" in gate_cell and "it exits 2 when it cannot judge" in gate_cell
+    params = config.load_params()
+    params["batches"]["through_month"] = 2
+    rows, test = splits
+    rows = rows.sample(1500, random_state=0).assign(**{contract.MONTH: 1})
+    X, y = rows.drop(columns=[contract.TARGET]), rows[contract.TARGET]
+    # Trained on the labels upside down: far worse than the model rebuilt from them.
+    worse = train.train(X, 1 - y, params=params["train"], seed=params["seed"])
+    files = {
+        "TRAIN_DATA": tmp_path / "train.parquet",
+        "TEST_DATA": tmp_path / "test.parquet",
+        "MODEL_FILE": tmp_path / "model.skops",
+        "MODEL_VALIDATION": tmp_path / "model_validation.json",
+        "COMPARE_METRICS": tmp_path / "compare.json",
+    }
+    for name, path in files.items():
+        monkeypatch.setattr(config, name, path)
+    monkeypatch.setattr(config, "load_params", lambda: params)
+    rows.to_parquet(files["TRAIN_DATA"])
+    test.to_parquet(files["TEST_DATA"])
+    model_io.save(worse, files["MODEL_FILE"])
+    assert compare.main([]) == 0
+    assert json.loads(files["COMPARE_METRICS"].read_text())["verdict"] == "worse"
+    assert "is worse than the previous one" in caplog.text
+    assert rules.Verdict(False, "regression", "worse").exit_code == 1
+    assert rules.cannot_judge("no base").exit_code == 2
+
+
+# --- every glossary term linked where a page first uses it ------------------------
+
+#: How each glossary term is written in the pages, by its anchor. A term counts
+#: where it stands as a word in the text, never inside a longer name (`dvc.yaml`,
+#: `model.skops`, `drift.block`).
+TERMS = {
+    "act": r"act",
+    "chi-squared": r"(?i:chi-squared)",
+    "cml": r"CML",
+    "drift": r"(?i:drift(?:s|ed|ing)?)",
+    "dvc": r"DVC",
+    "floor": r"(?i:floors?)",
+    "gate": r"(?i:gates?)",
+    "great-expectations": r"Great Expectations",
+    "gto": r"GTO",
+    "ks": r"KS|Kolmogorov-Smirnov",
+    "psi": r"PSI|(?i:population stability index)",
+    "skops": r"(?i:skops)",
+    "slice": r"(?i:slices?)",
+}
+#: Tools whose name is written as code (`act`): a code span that is the name alone
+#: is a use. Other terms in code are names of something else: the `drift` stage,
+#: the `floor` rule, the `gate:` section of params.yaml.
+CODE_TERMS = {"act", "cml", "gto", "skops"}
+GLOSSARY_PAGES = (README, LEVELS, LEVEL0, LEVEL1, LEVEL2)
+
+
+def _term(anchor: str) -> re.Pattern:
+    return re.compile(rf"(?<![\w./-])(?:{TERMS[anchor]})(?![\w-]|\.\w)")
+
+
+def first_uses(page_text: str) -> dict[str, tuple[int, str | None]]:
+    """Each glossary term's first use in a page: (line, the link it sits in).
+
+    Headings, code blocks and HTML are not prose and are skipped.
+    """
+    from markdown_it import MarkdownIt
+
+    tokens = MarkdownIt("commonmark").enable("table").parse(page_text)
+    found: dict[str, tuple[int, str | None]] = {}
+    heading = False
+    for token in tokens:
+        if token.type in ("heading_open", "heading_close"):
+            heading = token.type == "heading_open"
+        if token.type != "inline" or heading:
+            continue
+        line = token.map[0] + 1 if token.map else 0
+        links: list[str] = []
+        for child in token.children or []:
+            if child.type == "link_open":
+                links.append(str(child.attrs["href"]))
+            elif child.type == "link_close":
+                links.pop()
+            elif child.type in ("softbreak", "hardbreak"):
+                line += 1
+            elif child.type in ("text", "code_inline"):
+                for anchor in TERMS:
+                    if anchor in found:
+                        continue
+                    hit = _term(anchor).search(child.content)
+                    if child.type == "code_inline" and not (
+                        anchor in CODE_TERMS and hit and hit.group() == child.content
+                    ):
+                        continue
+                    if hit:
+                        found[anchor] = (line, links[-1] if links else None)
+    return found
+
+
+def unlinked_first_uses(page: str, page_text: str) -> list[str]:
+    """`page:line: term` for each term whose first use does not link the glossary."""
+    return [
+        f"{page}:{line}: {anchor} (first use links to {link or 'nothing'})"
+        for anchor, (line, link) in sorted(first_uses(page_text).items())
+        if link is None or not link.endswith(f"GLOSSARY.md#{anchor}")
+    ]
+
+
+def test_glossary_terms_are_the_glossary_headings() -> None:
+    headings = re.findall(r"^## (.+)$", text("levels/GLOSSARY.md"), re.M)
+    assert {h.lower().replace(" ", "-") for h in headings} == set(TERMS)
+
+
+@pytest.mark.parametrize("page", GLOSSARY_PAGES)
+def test_each_glossary_term_links_the_glossary_where_first_used(page: str) -> None:
+    assert unlinked_first_uses(page, text(page)) == []
+
+
+def test_a_term_used_before_its_link_is_reported() -> None:
+    page = (
+        "# DVC is in a heading, which does not count\n\n"
+        "The `drift` stage finds [drift](GLOSSARY.md#drift) with `dvc.yaml`.\n\n"
+        "```bash\nact pull_request\n```\n\n"
+        "Then DVC runs it, and [DVC](GLOSSARY.md#dvc) again; `act` runs the\n"
+        "workflow. [Gates](https://example.com/gates) and the\n"
+        "[gate](GLOSSARY.md#gate). `model.skops` is a file.\n"
+    )
+    assert unlinked_first_uses("p.md", page) == [
+        "p.md:9: act (first use links to nothing)",
+        "p.md:9: dvc (first use links to nothing)",
+        "p.md:10: gate (first use links to https://example.com/gates)",
+    ]
+    assert set(first_uses(page)) == {"act", "drift", "dvc", "gate"}

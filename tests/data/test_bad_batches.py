@@ -28,6 +28,8 @@ pytestmark = pytest.mark.slow
 
 RUNNER = Path(__file__).with_name("run_batches.py")
 GUIDE = ROOT / "levels" / "1-pipeline-automation" / "README.md"
+#: The section of the level-1 tour this module runs.
+SECTION = "## 9. When bad data arrives"
 
 
 def _csv(frame: pd.DataFrame, **options) -> bytes:
@@ -366,8 +368,8 @@ def test_dvc_repro_stops_an_unreadable_batch(
 
 
 def _guide_commands() -> str:
-    """The bash blocks of the guide's "When bad data arrives" section, in order."""
-    section = GUIDE.read_text().split("## When bad data arrives", 1)[1]
+    """The bash blocks of the guide's bad-data section, in order."""
+    section = GUIDE.read_text().split(SECTION, 1)[1]
     section = re.split(r"^## ", section, maxsplit=1, flags=re.M)[0]
     blocks = re.findall(r"```bash\n(.*?)```", section, re.S)
     assert blocks and not any("# needs GitHub" in b for b in blocks)
@@ -401,7 +403,7 @@ def test_guide_commands_run_as_written(trained: Path) -> None:
 
 def _guide_excerpt() -> list[str]:
     """The lines of validate's output quoted in the guide's first text block."""
-    section = GUIDE.read_text().split("## When bad data arrives", 1)[1]
+    section = GUIDE.read_text().split(SECTION, 1)[1]
     excerpt = re.search(r"```text\n(.*?)```", section, re.S).group(1)
     # The report paths are absolute, so they differ from machine to machine.
     lines = [

@@ -62,17 +62,23 @@ class Block:
     snapshot: dict[str, bytes | None] = field(default_factory=dict)
 
 
-#: The last section of the tutorial; tests/data/test_bad_batches.py runs its blocks.
-BAD_DATA = "## When bad data arrives"
+#: The tour's section on bad data; tests/data/test_bad_batches.py runs its blocks.
+BAD_DATA = "## 9. When bad data arrives"
+#: What a reader has run before the tour: the quick start of the top-level README.
+QUICK_START = "make repro\n"
+
+
+def without_bad_data(text: str) -> str:
+    """The page without its bad-data section, which corrupts the data on purpose and
+    has a test of its own."""
+    start = text.index(f"\n{BAD_DATA}\n")
+    end = text.find("\n## ", start + 1)
+    return text[:start] + (text[end:] if end != -1 else "\n")
 
 
 def blocks(text: str) -> list[Block]:
-    """The bash blocks of a Markdown page, each with the text block after it.
-
-    The page's bad-data section is left out: it corrupts the data on purpose and has
-    a test of its own.
-    """
-    text = text.split(BAD_DATA, 1)[0]
+    """The bash blocks of a Markdown page, each with the text block after it."""
+    text = without_bad_data(text)
     found = []
     section = ""
     pattern = re.compile(r"^## ([^\n]+)$|^```(\w*)\n(.*?)^```\n", re.M | re.S)
@@ -123,6 +129,15 @@ def tutorial(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Block
     with (repo / ".git" / "info" / "exclude").open("a") as fh:
         fh.write(".venv\n")
     env = env_for(repo) | {"VENV": str(VENV), "COLUMNS": "200"}
+    # The reader ran the quick start first: the tour's reset must undo it.
+    quick = subprocess.run(
+        ["bash", "-c", PRELUDE + QUICK_START],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert quick.returncode == 0, quick.stdout + quick.stderr
     steps = blocks(TUTORIAL.read_text())
     for step in steps:
         proc = subprocess.run(
@@ -191,8 +206,9 @@ def test_every_excerpt_is_what_its_command_prints(tutorial) -> None:
 
 
 def test_blocks_that_need_github_are_marked_and_skipped() -> None:
-    text = TUTORIAL.read_text().split(BAD_DATA, 1)[0]
-    assert len(blocks(text)) == text.count("```bash") - text.count("# needs GitHub")
+    page = TUTORIAL.read_text()
+    text = without_bad_data(page)
+    assert len(blocks(page)) == text.count("```bash") - text.count("# needs GitHub")
 
 
 def test_a_new_month_reruns_the_affected_stages_and_changes_the_data(tutorial) -> None:
@@ -301,3 +317,21 @@ def test_model_card_names_months_data_version_and_commit(tutorial) -> None:
     )
     assert card["git"]["commit"] == head.stdout.strip()
     assert (repo / "reports" / "model_card.md").read_text().startswith("# Model card")
+
+
+def test_the_tour_starts_from_the_state_the_quick_start_leaves(tutorial) -> None:
+    # The quick start's `make repro` ran before the tour; after the tour's reset,
+    # the first run reruns the pipeline from validation on, as the tour shows.
+    _, steps = tutorial
+    (reset,) = [s for s in steps if s.code.startswith("git clean")]
+    assert steps.index(reset) < steps.index(_step(steps, "2.", "make repro")[1])
+    _, first = _step(steps, "2.", "make repro")
+    assert {"params", "validate", "ingest", "train"} <= set(_ran(first.output))
+    assert QUICK_START.strip() in (ROOT / "README.md").read_text()
+
+
+def test_section_7_brings_the_reader_back(tutorial) -> None:
+    _, steps = tutorial
+    _, pulled = _step(steps, "7.", "dvc pull")
+    assert pulled.code.strip().splitlines()[-1] == "cd -"
+    assert "/churn\n" in pulled.output  # `cd -` prints the folder it returns to
