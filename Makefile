@@ -16,7 +16,8 @@ export PATH := $(BIN):$(PATH)
 export PYTHONPATH := $(CURDIR)/src
 
 .PHONY: help install repro next-month model-card test lint format dag metrics plots \
-	clean report gate lint-workflows act-train pull push bench bench-tiny package serve lock
+	clean report gate lint-workflows act-train pull push bench bench-tiny package serve lock \
+	notebook
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -93,6 +94,9 @@ repro: $(STAMP) ## reproduce the pipeline on the bundled data (dvc repro), write
 
 next-month: $(STAMP) ## a new month of data arrives: include one more month in params.yaml
 	python -m churn next-month
+
+notebook: $(STAMP) ## write levels/0-manual/train_churn.ipynb from its script, executed, with the outputs
+	python levels/0-manual/build_notebook.py
 
 model-card: $(STAMP) ## write reports/model_card.{md,json} for the current model
 	python -m churn model-card

@@ -297,7 +297,7 @@ def test_the_benchmark_targets_add_the_bench_lock(tmp_path: Path, target: str) -
     assert installs == [*_install(venv), _from_lock(venv, BENCH)]
 
 
-@pytest.mark.parametrize("target", ["lint", "repro", "serve"])
+@pytest.mark.parametrize("target", ["lint", "repro", "serve", "notebook"])
 def test_other_targets_do_without_the_bench_extra(tmp_path: Path, target: str) -> None:
     venv = tmp_path / "venv"
     assert _pip_installs(make_dry_run(target, venv)) == _install(venv)
