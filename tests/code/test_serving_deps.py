@@ -115,7 +115,7 @@ def _python(env: dict[str, str], *args: str, cwd: Path = ROOT):
 
 def test_the_extras_are_not_core() -> None:
     refused = refused_modules()
-    assert refused >= EXTRAS_ONLY | {"mlflow", "pytest", "jupytext"}
+    assert refused >= EXTRAS_ONLY | {"pytest", "jupytext", "nbclient"}
     assert not refused & {"fastapi", "uvicorn", "httptools", "pandas", "sklearn"}
 
 
