@@ -16,15 +16,20 @@ export PATH := $(BIN):$(PATH)
 export PYTHONPATH := $(CURDIR)/src
 
 .PHONY: help install repro next-month model-card test lint format dag metrics plots \
-	clean report gate lint-workflows act-train doc-images pull push bench bench-tiny package serve lock
+	clean report gate lint-workflows act-train doc-images pull push bench bench-tiny package serve \
+	lock notebook
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
 		awk 'BEGIN {FS = ":.*## "}; {printf "  make %-15s %s\n", $$1, $$2}'
 
 # The lock `make install` installs from, every package pinned with its hashes:
-# pip itself, then everything the package and its dev and bench extras need.
+# pip itself, then everything the package and its pipeline, report and dev extras
+# need. The bench extra (MLflow, the benchmark's peer) has a lock of its own, in
+# step with the first, which only the targets that run the benchmark install.
 LOCKS := requirements/pip.txt requirements/dev.txt
+BENCH_LOCK := requirements/bench.txt
+BENCH_STAMP := $(VENV)/.installed-bench
 
 # A fresh virtualenv every time, so that it holds the lock and nothing else. The
 # package itself goes in last, without its dependencies (the lock has them) and with
@@ -39,7 +44,13 @@ $(STAMP): pyproject.toml $(LOCKS)
 	$(BIN)/python -m pip check
 	@touch $@
 
-install: $(STAMP) ## create .venv from the hash-checked lock in requirements/, with the dev and benchmark tools
+install: $(STAMP) ## create .venv from the hash-checked lock in requirements/: the package, pipeline, report and dev tools
+
+# On top of the installed lock; `venv --clear` above removes this stamp with the rest.
+$(BENCH_STAMP): $(STAMP) $(BENCH_LOCK)
+	$(BIN)/python -m pip install --require-hashes -r $(BENCH_LOCK)
+	$(BIN)/python -m pip check
+	@touch $@
 
 # pip-tools runs from a throwaway virtualenv, never from .venv, with Python 3.11 (what
 # CI runs), for which the lock's markers are evaluated. LOCK_ARGS passes more options
@@ -50,6 +61,17 @@ LOCK_ARGS ?=
 LOCK_FLAGS := --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url \
 	--no-emit-find-links --no-emit-trusted-host $(LOCK_ARGS)
 
+# pip-compile writes the dev extra's `churn[pipeline,report]` as a line of its own,
+# `churn @ file:///<this checkout>`, which pins nothing and names this machine: drop it.
+define DROP_SELF
+import re, sys
+path = sys.argv[1]
+text = open(path, encoding="utf-8").read()
+self_line = r"(# WARNING: pip install will require.*\n#.*\n)?churn @ file:.*\n(    #.*\n)*"
+open(path, "w", encoding="utf-8").write(re.sub(self_line, "", text))
+endef
+export DROP_SELF
+
 lock: ## recompile the lock in requirements/ from pyproject.toml (LOCK_ARGS=--upgrade: newest releases)
 	@$(PYTHON) -c 'import sys; sys.exit("The lock is compiled with Python 3.11") if sys.version_info[:2] != (3, 11) else None'
 	set -e; tools="$$(mktemp -d)"; trap 'rm -rf "$$tools" src/churn.egg-info' EXIT; \
@@ -59,8 +81,11 @@ lock: ## recompile the lock in requirements/ from pyproject.toml (LOCK_ARGS=--up
 	export CUSTOM_COMPILE_COMMAND="make lock"; \
 	echo pip | "$$tools/bin/pip-compile" $(LOCK_FLAGS) --no-annotate \
 		--output-file requirements/pip.txt -; \
-	"$$tools/bin/pip-compile" $(LOCK_FLAGS) --extra dev --extra bench \
-		--build-deps-for editable --output-file requirements/dev.txt pyproject.toml
+	"$$tools/bin/pip-compile" $(LOCK_FLAGS) --extra dev \
+		--build-deps-for editable --output-file requirements/dev.txt pyproject.toml; \
+	"$$tools/bin/python" -c "$$DROP_SELF" requirements/dev.txt; \
+	"$$tools/bin/pip-compile" $(LOCK_FLAGS) --extra bench --constraint requirements/dev.txt \
+		--output-file $(BENCH_LOCK) pyproject.toml
 
 repro: $(STAMP) ## reproduce the pipeline on the bundled data (dvc repro), write the model card
 	dvc repro
@@ -70,10 +95,14 @@ repro: $(STAMP) ## reproduce the pipeline on the bundled data (dvc repro), write
 next-month: $(STAMP) ## a new month of data arrives: include one more month in params.yaml
 	python -m churn next-month
 
+notebook: $(STAMP) ## write levels/0-manual/train_churn.ipynb from its script, executed, with the outputs
+	python levels/0-manual/build_notebook.py
+
 model-card: $(STAMP) ## write reports/model_card.{md,json} for the current model
 	python -m churn model-card
 
-test: $(STAMP) ## run the whole test suite
+# The suite runs the benchmark at its smallest, MLflow included: the bench extra too.
+test: $(BENCH_STAMP) ## run the whole test suite (installs the bench extra: it runs a tiny benchmark)
 	python -m pytest
 
 lint: $(STAMP) ## ruff lint and format check
@@ -143,8 +172,8 @@ clean: ## remove the virtualenv and caches (not the DVC cache)
 
 BENCH_OUT ?= benchmarks/.work/tiny
 
-bench: $(STAMP) ## benchmark the pipeline (bundled, 100k, 1M rows) and serving vs MLflow (~10 min); writes benchmarks/RESULTS.md
+bench: $(BENCH_STAMP) ## benchmark the pipeline (bundled, 100k, 1M rows) and serving vs MLflow (~10 min; installs the bench extra); writes benchmarks/RESULTS.md
 	python benchmarks/run.py
 
-bench-tiny: $(STAMP) ## the benchmark at small sizes, one repetition; writes to benchmarks/.work/tiny (BENCH_OUT=...)
+bench-tiny: $(BENCH_STAMP) ## the benchmark at small sizes, one repetition; writes to benchmarks/.work/tiny (BENCH_OUT=...)
 	python benchmarks/run.py --tiny --out $(BENCH_OUT)

@@ -47,7 +47,8 @@ def run(cmd: list[str], repo: Path, check: bool = True) -> subprocess.CompletedP
 def make(target: str, repo: Path, *args: str, check: bool = True):
     """`make TARGET` in `repo`, with this test run's virtualenv already installed."""
     stamp = VENV / ".installed"
-    cmd = ["make", target, f"VENV={VENV}", "-o", str(stamp), *args]
+    bench = VENV / ".installed-bench"
+    cmd = ["make", target, f"VENV={VENV}", "-o", str(stamp), "-o", str(bench), *args]
     return run(cmd, repo, check=check)
 
 

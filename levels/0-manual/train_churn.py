@@ -22,8 +22,9 @@
 # 1 or 2.
 #
 # Run it as a script from the repository root:
-# `.venv/bin/python levels/0-manual/train_churn.py`, or open it as a notebook
-# (VS Code reads the `# %%` cells; `jupytext --to ipynb` converts it for Jupyter).
+# `.venv/bin/python levels/0-manual/train_churn.py`. VS Code runs its `# %%` cells
+# as a notebook; `train_churn.ipynb` beside it holds the same cells with their
+# outputs, written from this script by `make notebook`.
 
 # %%
 from pathlib import Path

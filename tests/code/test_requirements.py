@@ -1,7 +1,8 @@
 """The lock in requirements/: pinned and hashed, in step with pyproject.toml, installed.
 
-`make install` installs nothing but these files, with pip's hash checking on, so the
-virtualenv running this suite must hold exactly what they pin.
+`make install` installs nothing but pip.txt and dev.txt, with pip's hash checking
+on; the targets that run the benchmark add bench.txt on top. So the virtualenv
+running this suite must hold exactly what the first two pin, or what all three do.
 """
 
 from __future__ import annotations
@@ -23,6 +24,12 @@ from packaging.version import Version
 from conftest import ROOT
 
 LOCKS = sorted((ROOT / "requirements").glob("*.txt"))
+#: What `make install` installs, in order: pip first, then the package environment.
+INSTALLED = [ROOT / "requirements" / "pip.txt", ROOT / "requirements" / "dev.txt"]
+#: The bench extra, on top of the installed lock (`make bench`).
+BENCH = ROOT / "requirements" / "bench.txt"
+#: Targets that run the benchmark, and so install the bench extra first.
+BENCH_TARGETS = ["bench", "bench-tiny", "test"]
 HASH = re.compile(r"^sha256:[0-9a-f]{64}$")
 #: make's own variables, which a `make` run by `make test` would inherit.
 MAKE_VARS = {"MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES", "VENV"}
@@ -73,23 +80,43 @@ def pins(path: Path) -> list[Pin]:
     return [parse_pin(path.name, line) for line in lines if not line.startswith("-")]
 
 
-def locked() -> dict[str, Pin]:
-    """Every pin of every lock file, by canonical name."""
+def locked(paths: list[Path] = INSTALLED) -> dict[str, Pin]:
+    """Every pin of the lock files `paths`, by canonical name.
+
+    bench.txt repeats the pins of dev.txt that MLflow needs too: a package locked in
+    two files must be locked alike, version, marker and hashes.
+    """
     out: dict[str, Pin] = {}
-    for path in LOCKS:
+    for path in paths:
         for pin in pins(path):
-            assert pin.name not in out, f"{pin.name} is locked twice"
-            out[pin.name] = pin
+            seen = out.setdefault(pin.name, pin)
+            assert (seen.version, seen.marker, sorted(seen.hashes)) == (
+                pin.version,
+                pin.marker,
+                sorted(pin.hashes),
+            ), f"{pin.name}: {seen.lock} has {seen.line}, {pin.lock} {pin.line}"
     return out
 
 
-def pyproject_requirements() -> list[str]:
-    """The package's dependencies, every extra's, and the build system's."""
-    data = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
-    reqs = list(data["project"]["dependencies"])
-    for extra in data["project"]["optional-dependencies"].values():
-        reqs += extra
-    return reqs + list(data["build-system"]["requires"])
+def pyproject() -> dict:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+
+
+def is_self(req: Requirement) -> bool:
+    """`churn[pipeline,report]`: an extra that names the package's own extras."""
+    return canonicalize_name(req.name) == canonicalize_name(
+        pyproject()["project"]["name"]
+    )
+
+
+def pyproject_requirements() -> list[tuple[str, str]]:
+    """(where, requirement): the package's dependencies, every extra's, the build
+    system's; where is `core`, the extra's name or `build`."""
+    data = pyproject()
+    reqs = [("core", r) for r in data["project"]["dependencies"]]
+    for name, extra in data["project"]["optional-dependencies"].items():
+        reqs += [(name, r) for r in extra]
+    return reqs + [("build", r) for r in data["build-system"]["requires"]]
 
 
 def make_dry_run(target: str, venv: Path, *args: str) -> list[str]:
@@ -109,9 +136,48 @@ def make_dry_run(target: str, venv: Path, *args: str) -> list[str]:
 # --- the files -----------------------------------------------------------------
 
 
-def test_the_lock_is_pip_and_the_package_environment() -> None:
-    assert [p.name for p in LOCKS] == ["dev.txt", "pip.txt"]
+def test_the_lock_is_pip_the_package_environment_and_the_bench_extra() -> None:
+    assert [p.name for p in LOCKS] == ["bench.txt", "dev.txt", "pip.txt"]
     assert [p.name for p in pins(ROOT / "requirements" / "pip.txt")] == ["pip"]
+
+
+def test_the_bench_lock_adds_mlflow_in_step_with_the_dev_lock() -> None:
+    dev, bench = locked([INSTALLED[1]]), locked([BENCH])
+    assert "mlflow-skinny" in bench and "mlflow-skinny" not in dev
+    # In step: what both pin, they pin alike (`locked` checks it for the pair).
+    both = locked([INSTALLED[1], BENCH])
+    assert set(both) == set(dev) | set(bench)
+    # The core comes with the bench lock too, at the versions `make install` put in.
+    assert {"scikit-learn", "pandas", "uvicorn"} <= set(bench) & set(dev)
+
+
+def test_core_serves_and_the_extras_hold_the_rest() -> None:
+    data = pyproject()
+    core = {
+        canonicalize_name(Requirement(r).name) for r in data["project"]["dependencies"]
+    }
+    extras = {
+        name: [Requirement(r) for r in reqs]
+        for name, reqs in data["project"]["optional-dependencies"].items()
+    }
+    assert set(extras) == {"pipeline", "report", "dev", "bench"}
+    names = {k: {canonicalize_name(r.name) for r in v} for k, v in extras.items()}
+    assert names["pipeline"] == {"dvc", "great-expectations", "pyarrow"}
+    assert names["report"] == {"vl-convert-python"}
+    assert names["bench"] == {"mlflow-skinny"}
+    assert not core & set().union(*names.values())
+    assert {"fastapi", "uvicorn", "pandas", "scikit-learn", "skops"} <= core
+    # uvicorn with its C parser and event loop, not their pins one by one.
+    uvicorn = next(
+        Requirement(r)
+        for r in data["project"]["dependencies"]
+        if Requirement(r).name == "uvicorn"
+    )
+    assert uvicorn.extras == {"standard"}
+    assert not core & {"httptools", "uvloop"}
+    # dev brings the pipeline and the report, so `make install` has everything.
+    (own,) = [r for r in extras["dev"] if is_self(r)]
+    assert own.extras == {"pipeline", "report"}
 
 
 @pytest.mark.parametrize("path", LOCKS, ids=lambda p: p.name)
@@ -140,10 +206,14 @@ def test_header_says_how_to_regenerate_it(path: Path) -> None:
     assert re.search(r"^#\s+make lock$", header, re.M), header
 
 
-@pytest.mark.parametrize("req", pyproject_requirements())
-def test_pyproject_and_the_lock_agree(req: str) -> None:
+@pytest.mark.parametrize(("where", "req"), pyproject_requirements())
+def test_pyproject_and_the_lock_agree(where: str, req: str) -> None:
     requirement = Requirement(req)
-    pin = locked().get(canonicalize_name(requirement.name))
+    if is_self(requirement):
+        return  # the package's own extras, checked one by one with their names
+    # `make install` installs all but the bench extra, which bench.txt locks.
+    lock = locked([BENCH]) if where == "bench" else locked()
+    pin = lock.get(canonicalize_name(requirement.name))
     assert pin is not None, f"{req} is not in the lock: run `make lock`"
     assert requirement.specifier.contains(pin.version, prereleases=True), (
         f"pyproject.toml wants {req}, the lock has {pin.line}: run `make lock`"
@@ -151,6 +221,17 @@ def test_pyproject_and_the_lock_agree(req: str) -> None:
     for spec in requirement.specifier:
         if spec.operator == "==":
             assert Version(pin.version) == Version(spec.version), pin.line
+    # A requirement's extras (`uvicorn[standard]`) are locked with it.
+    if requirement.extras:
+        meta = importlib.metadata.distribution(requirement.name).requires or []
+        for line in meta:
+            dep = Requirement(line)
+            if (
+                dep.marker is not None
+                and any(dep.marker.evaluate({"extra": e}) for e in requirement.extras)
+                and not dep.marker.evaluate({"extra": ""})
+            ):
+                assert canonicalize_name(dep.name) in lock, f"{req}: {dep} unlocked"
 
 
 # --- the virtualenv ------------------------------------------------------------
@@ -158,6 +239,13 @@ def test_pyproject_and_the_lock_agree(req: str) -> None:
 
 def test_the_virtualenv_holds_exactly_the_lock() -> None:
     lock = locked()
+    bench_only = set(locked([BENCH])) - set(lock)
+    installed_names = {
+        canonicalize_name(dist.metadata["Name"])
+        for dist in importlib.metadata.distributions()
+    }
+    if installed_names & bench_only:  # a target that runs the benchmark added it
+        lock = locked(LOCKS)
     wrong = []
     for pin in lock.values():
         if not pin.applies():
@@ -169,10 +257,6 @@ def test_the_virtualenv_holds_exactly_the_lock() -> None:
             continue
         if Version(installed) != Version(pin.version):
             wrong.append(f"{pin.line}: {installed} installed")
-    installed_names = {
-        canonicalize_name(dist.metadata["Name"])
-        for dist in importlib.metadata.distributions()
-    }
     assert "churn" in installed_names
     extra = installed_names - set(lock) - {"churn"}
     wrong += [f"{name}: installed, not in the lock" for name in sorted(extra)]
@@ -186,34 +270,64 @@ def _pip_installs(commands: list[str]) -> list[str]:
     return [c for c in commands if re.search(r"-m pip install\b", c)]
 
 
+def _from_lock(venv: Path, path: Path) -> str:
+    return (
+        f"{venv}/bin/python -m pip install --require-hashes -r {path.relative_to(ROOT)}"
+    )
+
+
+def _install(venv: Path) -> list[str]:
+    editable = f"{venv}/bin/python -m pip install --no-deps --no-build-isolation -e ."
+    # pip first, so that the new pip installs the rest; the package last, on top.
+    return [*(_from_lock(venv, p) for p in INSTALLED), editable]
+
+
 def test_make_install_installs_only_from_the_lock_with_hashes(tmp_path: Path) -> None:
     venv = tmp_path / "venv"
     installs = _pip_installs(make_dry_run("install", venv))
-    from_lock = [
-        f"{venv}/bin/python -m pip install --require-hashes -r {p.relative_to(ROOT)}"
-        for p in sorted(LOCKS, key=lambda p: p.name != "pip.txt")
-    ]
-    editable = f"{venv}/bin/python -m pip install --no-deps --no-build-isolation -e ."
-    # pip first, so that the new pip installs the rest; the package last, on top.
-    assert installs == [*from_lock, editable]
+    # No bench extra; and no --quiet: the first install shows its progress.
+    assert installs == _install(venv)
+    assert not any(re.search(r"\s(-q|--quiet)\b", c) for c in installs)
 
 
-def test_the_install_stamp_follows_every_lock_file(tmp_path: Path) -> None:
+@pytest.mark.parametrize("target", BENCH_TARGETS)
+def test_the_benchmark_targets_add_the_bench_lock(tmp_path: Path, target: str) -> None:
+    venv = tmp_path / "venv"
+    installs = _pip_installs(make_dry_run(target, venv))
+    assert installs == [*_install(venv), _from_lock(venv, BENCH)]
+
+
+@pytest.mark.parametrize("target", ["lint", "repro", "serve", "notebook"])
+def test_other_targets_do_without_the_bench_extra(tmp_path: Path, target: str) -> None:
+    venv = tmp_path / "venv"
+    assert _pip_installs(make_dry_run(target, venv)) == _install(venv)
+
+
+def test_the_install_stamps_follow_every_lock_file(tmp_path: Path) -> None:
     venv = tmp_path / "venv"
     venv.mkdir()
-    stamp = venv / ".installed"
-    stamp.touch()
-    os.utime(stamp, (4_102_444_800, 4_102_444_800))  # 2100-01-01
-    assert _pip_installs(make_dry_run("install", venv)) == []
-    for changed in [ROOT / "pyproject.toml", *LOCKS]:
+    for name in (".installed", ".installed-bench"):
+        stamp = venv / name
+        stamp.touch()
+        os.utime(stamp, (4_102_444_800, 4_102_444_800))  # 2100-01-01
+    assert _pip_installs(make_dry_run("bench", venv)) == []
+    for changed in [ROOT / "pyproject.toml", *INSTALLED]:
         what_if = ["-W", str(changed.relative_to(ROOT))]
         assert _pip_installs(make_dry_run("install", venv, *what_if)), changed.name
+        # A new install clears the virtualenv, and the bench extra with it.
+        again = _pip_installs(make_dry_run("bench", venv, *what_if))
+        assert again[-1] == _from_lock(venv, BENCH), changed.name
+    what_if = ["-W", str(BENCH.relative_to(ROOT))]
+    assert _pip_installs(make_dry_run("install", venv, *what_if)) == []
+    assert _pip_installs(make_dry_run("bench", venv, *what_if)) == [
+        _from_lock(venv, BENCH)
+    ]
 
 
 def test_make_lock_compiles_every_lock_file_without_the_machine_in_it(
     tmp_path: Path,
 ) -> None:
-    commands = " ".join(make_dry_run("lock", tmp_path / "venv"))
+    commands = re.sub(r"\s+", " ", " ".join(make_dry_run("lock", tmp_path / "venv")))
     for path in LOCKS:
         assert f"--output-file {path.relative_to(ROOT)}" in commands, path.name
     for flag in (
@@ -224,6 +338,9 @@ def test_make_lock_compiles_every_lock_file_without_the_machine_in_it(
         "--no-emit-trusted-host",
     ):
         assert commands.count(flag) == len(LOCKS), flag
-    assert "--extra dev --extra bench" in commands
+    assert "--extra dev --build-deps-for editable" in commands
+    # bench.txt takes the versions dev.txt pins, so that one installs over the other.
+    assert "--extra bench --constraint requirements/dev.txt" in commands
+    assert commands.count("--extra bench") == 1
     assert "--build-deps-for editable" in commands
     assert str(ROOT / ".venv") not in commands, "pip-tools never goes into .venv"
