@@ -139,23 +139,17 @@ def _header(path: Path | str, text: str) -> list[str]:
 
 
 def plain(text: str) -> bool:
-    """Whether CSV `text` has no quotes and no line break but LF or CRLF.
-
-    In such a text a field ends at every comma and a row at every line break, so
-    the fast readers below find what the csv module would.
-    """
+    """Whether CSV `text` has no quotes and no line break but LF or CRLF: then a
+    field ends at every comma and a row at every line break, as fast readers take."""
     return '"' not in text and text.count("\r") == text.count("\r\n")
 
 
 def _ragged_fast(
     path: Path | str, text: str, header: list[str]
 ) -> tuple[int, list[str]] | None:
-    """The first row without a field per column, for text with no quotes or lone CRs.
-
-    Without quotes a field ends at every comma, so counting commas per line is
-    what `csv.reader` would find, at a fraction of its cost on a million rows.
-    Returns the row's line number and fields, or None when every row fits.
-    """
+    """The first row without a field per column (line, fields), or None, in a
+    `plain` text: counting commas per line finds what `csv.reader` would, at a
+    fraction of its cost on a million rows."""
     commas = len(header) - 1
     for number, line in enumerate(text.split("\n")[1:], start=2):
         if line.count(",") != commas and line not in ("", "\r"):
@@ -178,7 +172,7 @@ def _ragged(
         lines = text.splitlines()
         opened = lines[start - 1] if start - 1 < len(lines) else ""
         quote = opened.rfind('"')
-        column = _column_at([n.strip() for n in header], start, opened[: max(quote, 0)])
+        column = _column_at(header, start, opened[: max(quote, 0)])
         raise IngestError(
             f"{where(path, start, column)}: malformed quoting ({exc}); a field "
             'that opens a quote must close it, and a quote inside one is written ""',
@@ -223,6 +217,14 @@ def scan(path: Path | str, text: str) -> list[str]:
     )
 
 
+def _has_pyarrow() -> bool:
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:  # the serving install has none
+        return False
+    return True
+
+
 def read_csv_text(path: Path) -> pd.DataFrame:
     """Read `path` as a table of strings; refuse a malformed file with `IngestError`."""
     if not path.is_file():
@@ -238,7 +240,7 @@ def read_csv_text(path: Path) -> pd.DataFrame:
     scan(path, text)
     # pyarrow's reader is several times faster, but it reads a quoted field that
     # spans lines as two rows; the C reader takes those.
-    engine = "pyarrow" if plain(text) else "c"
+    engine = "pyarrow" if plain(text) and _has_pyarrow() else "c"
     try:
         return pd.read_csv(
             io.StringIO(text), dtype=str, keep_default_na=False, engine=engine

@@ -14,8 +14,6 @@ import logging
 from pathlib import Path
 
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from churn import config, contract
 from churn.data import batches
@@ -62,8 +60,14 @@ def numbers(text: pd.Series) -> pd.Series:
 
     Arrow's cast is many times faster than `pd.to_numeric` and accepts a subset of
     what it accepts, to the same values; when it refuses a cell, `pd.to_numeric`
-    reads the column so that the caller can name the bad cells.
+    reads the column so that the caller can name the bad cells. Without pyarrow
+    (the serving install has none), pandas reads every column.
     """
+    try:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+    except ImportError:
+        return pd.to_numeric(text.mask(text.eq("")), errors="coerce").astype("float64")
     try:
         cells = pa.array(text.mask(text.eq("")), type=pa.string(), from_pandas=True)
         return pd.Series(
