@@ -15,7 +15,7 @@ MODEL_VERSION ?= 0.0.0-dev
 export PATH := $(BIN):$(PATH)
 export PYTHONPATH := $(CURDIR)/src
 
-.PHONY: help install repro next-month model-card test lint format dag metrics plots \
+.PHONY: help install repro next-month model-card test test-fast lint format dag metrics plots \
 	clean report gate lint-workflows act-train doc-images pull push bench bench-tiny package serve \
 	lock notebook
 
@@ -102,8 +102,16 @@ model-card: $(STAMP) ## write reports/model_card.{md,json} for the current model
 	python -m churn model-card
 
 # The suite runs the benchmark at its smallest, MLflow included: the bench extra too.
+# One worker per core (pytest-xdist), each test file on one worker, so that a file's
+# shared clone or pipeline run is built once. TEST_JOBS=1 runs in one process.
+TEST_JOBS ?= auto
+TEST_FLAGS = -n $(TEST_JOBS) --dist loadfile
+
 test: $(BENCH_STAMP) ## run the whole test suite (installs the bench extra: it runs a tiny benchmark)
-	python -m pytest
+	python -m pytest $(TEST_FLAGS)
+
+test-fast: $(STAMP) ## the tests not marked slow: no pipeline runs, workflows or benchmark (the edit loop)
+	python -m pytest $(TEST_FLAGS) -m "not slow"
 
 lint: $(STAMP) ## ruff lint and format check
 	ruff check .

