@@ -292,15 +292,44 @@ def monitoring_rows(results: dict[str, Any]) -> tuple[list[str], Rows]:
     return ["measure", "figure", "figure"], rows
 
 
+#: Largest file kept in git that the outputs target allows, at any number of rows.
+GIT_OUTPUT_LIMIT_KB = 100
+
+
 def outputs_rows(results: dict[str, Any]) -> tuple[list[str], Rows]:
-    """Size of the outputs kept in git (`cache: false`) at every size."""
+    """Size of the outputs kept in git (`cache: false`) at every size, and whether
+    the largest size keeps each under the target."""
     sizes = results["scale"]
     paths = list(sizes[-1].get("git_outputs_kb", {}))
+    rows = []
+    for path in paths:
+        largest = sizes[-1]["git_outputs_kb"][path]
+        verdict = "met" if largest <= GIT_OUTPUT_LIMIT_KB else "MISSED"
+        rows.append(
+            [path]
+            + [_mb(s.get("git_outputs_kb", {}).get(path)) for s in sizes]
+            + [f"<= {GIT_OUTPUT_LIMIT_KB} KB: {verdict}"]
+        )
+    head = ["file kept in git"] + [f"{_label(s)} rows (KB)" for s in sizes]
+    return [*head, f"target at {_label(sizes[-1])} rows"], rows
+
+
+def review_rows(results: dict[str, Any]) -> tuple[list[str], Rows]:
+    """The pull-request report's steps on a one-param change, against `HEAD`."""
+    review = results.get("review") or {"steps": {}}
     rows = [
-        [path] + [_mb(s.get("git_outputs_kb", {}).get(path)) for s in sizes]
-        for path in paths
+        [
+            f"`{step['command']}`",
+            _s(step["wall_s"]),
+            _s(step["cpu_s"]),
+            _s(step["import_s"]),
+            str(step["exit"]),
+        ]
+        for step in review["steps"].values()
     ]
-    return ["file kept in git"] + [f"{_label(s)} rows (KB)" for s in sizes], rows
+    if rows:
+        rows.append(["total", _s(review["wall_s"]), "", "", ""])
+    return ["step", "wall (s)", "CPU (s)", "imports (s)", "exit"], rows
 
 
 def profile_rows(results: dict[str, Any]) -> tuple[list[str], Rows]:
@@ -333,6 +362,7 @@ SECTIONS = (
     ("Targets", targets_rows),
     ("Cold run per stage", cold_rows),
     ("The development loop", loop_rows),
+    ("Pull-request report", review_rows),
     ("Scaling (each stage's command run directly)", scale_rows),
     ("Validation throughput", validation_rows),
     ("Outputs kept in git", outputs_rows),
@@ -487,6 +517,10 @@ METHOD = """\
   would cross the contract's bound), and must pass the pipeline's own `validate`
   stage, or the benchmark stops. The growth target allows 1.2 x the row
   ratio (12 for 100k -> 1M).
+- **Pull-request report** (`benchmarks/review.py`): `churn report` then `churn gate
+  --verdict report.json` against `HEAD`, in the clone the incremental runs left
+  retrained with another train parameter (a one-param pull request), as `train.yml`
+  runs them after `dvc repro`; the fastest of the repetitions.
 - **Validation throughput**: rows divided by the `validate` stage's work time (reading
   the CSV plus running the Great Expectations checkpoint and Data Docs; the stage
   validates the newest month, then the whole table). Beside it

@@ -7,6 +7,7 @@ Everything runs in scratch clones of this repository's committed state (under
    from DVC's own "Running stage" lines;
 2. no-op: `dvc repro` again with nothing changed;
 3. incremental: `dvc repro` after changing one train parameter;
+   then the pull-request report and gate (`review.py`) on that changed workspace;
 4. floor: the level-0 script (`levels/0-manual/train_churn.py`) training the same
    model in one process; and every stage's command called in one process without
    DVC (the pipeline's own work, each library imported once);
@@ -27,7 +28,7 @@ The stages and their commands come from `dvc repro --dry`, so new stages are mea
 without changing this script. Results go to `results.json` and `RESULTS.md`.
 
 This file is the command line and the order of the sections; each lives beside it:
-`loop.py` (1-3), `floor.py` (4), `serving.py` (5), `scaling.py` (6, 8),
+`loop.py` (1-3), `review.py` (3), `floor.py` (4), `serving.py` (5), `scaling.py` (6, 8),
 `validation.py` (7), on top of
 `timing.py` (timing one command) and `clones.py` (the scratch clone); `targets.py`
 judges the figures and `report.py` renders them.
@@ -55,6 +56,7 @@ import report
 from clones import ROOT, Context, plan, repo_env
 from floor import run_floor, run_one_process
 from loop import run_cold, run_incremental, run_noop
+from review import run_review
 from scaling import run_profile, run_size, size_rows
 from targets import growth, targets
 from validation import run_validation
@@ -157,6 +159,7 @@ def benchmark(ctx: Context) -> dict[str, Any]:
     results["prediction"] = run_prediction(ctx, repo)
     results["noop"] = run_noop(ctx, repo, results["cold"])
     results["incremental"] = run_incremental(ctx, repo, results["cold"])
+    results["review"] = run_review(ctx, repo)
     results["one_process"] = run_one_process(ctx, repo, stages)
     results["floor"] = run_floor(ctx, repo, results["one_process"])
     ordered = sorted(ctx.sizes, key=lambda size: size_rows(repo, size))

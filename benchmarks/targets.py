@@ -52,6 +52,19 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             "met": largest["peak_rss_mb"] < 4096,
         }
     )
+    review = results.get("review")
+    if review:
+        out.append(
+            {
+                "target": "pull-request report + gate <= 5 s (a third of 15 s)",
+                "value": " + ".join(
+                    f"{name} {step['wall_s']:.1f} s"
+                    for name, step in review["steps"].items()
+                )
+                + f" = {review['wall_s']:.1f} s",
+                "met": review["wall_s"] <= 5.0,
+            }
+        )
     side = largest.get("validation")
     if side:
         out.append(

@@ -41,6 +41,7 @@ SECTIONS = {
     "prediction",
     "noop",
     "incremental",
+    "review",
     "floor",
     "one_process",
     "scale",
@@ -52,6 +53,7 @@ TITLES = [
     "Targets",
     "Cold run per stage",
     "The development loop",
+    "Pull-request report",
     "Scaling",
     "Validation throughput",
     "Prediction",
@@ -192,7 +194,10 @@ def test_tiny_benchmark_measures_every_section(tmp_path: Path) -> None:
     monitor = pred["monitor"]
     assert monitor["rows"] == monitor["logged"] == 20_000 and monitor["exit"] == 0
     assert monitor["verdict"] == "healthy" and monitor["peak_rss_mb"] > 0
-    assert len(results["targets"]) == 9
+    review = results["review"]["steps"]
+    assert list(review) == ["report", "gate"] and review["report"]["exit"] == 0
+    assert all(step["wall_s"] > 0 for step in review.values())
+    assert len(results["targets"]) == 10
     assert any("bare GX" in t["target"] for t in results["targets"])
     markdown = (tmp_path / "RESULTS.md").read_text()
     for title in TITLES:
