@@ -16,6 +16,7 @@ import yaml
 
 from conftest import (
     MODEL_PATH,
+    PRINTED,
     ROOT,
     assert_same_values,
     clone,
@@ -58,6 +59,30 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     path = clone(tmp_path_factory.mktemp("e2e") / "repo")
     proc = make("repro", path)
     return path, proc.stdout + proc.stderr
+
+
+def test_the_mlflow_example_logs_the_pipelines_model_as_a_run(
+    repo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # levels/README.md's MLflow snippet, after `make repro`, as the page shows it.
+    from mlflow.tracking import MlflowClient
+
+    path, _ = repo
+    proc = run(["python", "levels/mlflow_run.py", "--tracking", "mlruns"], path)
+    run_id = proc.stdout.strip().splitlines()[-1]
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    logged = MlflowClient(tracking_uri=(path / "mlruns").as_uri()).get_run(run_id)
+    metrics = json.loads((path / "metrics" / "metrics.json").read_text())
+    assert logged.data.metrics == pytest.approx(metrics, abs=PRINTED)
+    params = yaml.safe_load((path / "params.yaml").read_text())
+    assert logged.data.params["train.estimator"] == params["train"]["estimator"]
+    assert logged.data.params["seed"] == str(params["seed"])
+    artifacts = MlflowClient(tracking_uri=(path / "mlruns").as_uri()).list_artifacts(
+        run_id
+    )
+    assert [a.path for a in artifacts] == ["model.skops"]
+    # The tracking folder is ignored, so the clone stays clean.
+    assert "mlruns" not in run(["git", "status", "--porcelain"], path).stdout
 
 
 def test_every_stage_ran_or_was_proven_current(repo) -> None:
