@@ -27,9 +27,19 @@ def tool_env(venv: Path, repo: Path | None = None) -> dict[str, str]:
 
     `venv/bin` comes first on PATH. CHURN_ROOT is dropped, since a clone is its
     own root; so is PYTHONPATH, unless `repo` is given: then it names `repo/src`,
-    so that `python -m churn.*` runs the clone's code, not this checkout's.
+    so that `python -m churn.*` runs the clone's code, not this checkout's. So are
+    make's own variables: under `make test` a `make` in the clone would otherwise
+    run as a sub-make and print `make[1]:` where a user sees `make:`.
     """
-    env = {k: v for k, v in os.environ.items() if k not in ("CHURN_ROOT", "PYTHONPATH")}
+    dropped = (
+        "CHURN_ROOT",
+        "PYTHONPATH",
+        "MAKELEVEL",
+        "MAKEFLAGS",
+        "MFLAGS",
+        "MAKEOVERRIDES",
+    )
+    env = {k: v for k, v in os.environ.items() if k not in dropped}
     env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"
     if repo is not None:
         env["PYTHONPATH"] = str(repo / "src")

@@ -39,6 +39,8 @@ STANDINS = HERE / "actions"
 GH_BIN = HERE / "bin"
 #: act derives `github.repository` from the origin URL; nothing is fetched from it.
 REPOSITORY = "example/churn"
+#: A terminal escape sequence (colours and the like).
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 log = logging.getLogger("actrun")
 
@@ -305,7 +307,9 @@ def run_act(
         stderr=subprocess.STDOUT,
         text=True,
     )
-    return ActRun(proc.returncode, proc.stdout, record, artifacts, gh)
+    # act colours its log when the caller forces colour (FORCE_COLOR and the like),
+    # which would put escape codes between a job's name and its step.
+    return ActRun(proc.returncode, ANSI.sub("", proc.stdout), record, artifacts, gh)
 
 
 def run_report(
