@@ -27,6 +27,9 @@ from delivery_helpers import PARAMS, build_package
 ENV = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
 TIMEOUT = 300
 
+#: A service and months of traffic per test: end to end, so not for the edit loop.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> Path:

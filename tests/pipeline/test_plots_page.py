@@ -18,6 +18,9 @@ import yaml
 import pngs
 from conftest import ROOT, make
 
+#: `make plots` and a browser per test: end to end, so not for the edit loop.
+pytestmark = pytest.mark.slow
+
 #: Chromium with no way out: names resolve to nothing, and the proxy is a closed
 #: port, so anything the page tried to load from a network would fail.
 OFFLINE = [
