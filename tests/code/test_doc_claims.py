@@ -309,6 +309,70 @@ def test_the_costs_quoted_are_the_benchmarks() -> None:
     assert f"without DVC, takes {single} s" in page
 
 
+BENCH_README = "benchmarks/README.md"
+SERVERS = ("churn serve", "mlflow models serve")
+
+
+def results_table(heading: str) -> dict[str, list[str]]:
+    """The rows of the table under `## heading` in RESULTS.md, by their first cell."""
+    sections = text("benchmarks/RESULTS.md").split(f"\n## {heading}\n")
+    if len(sections) != 2:
+        raise AssertionError(f"no section {heading!r} in benchmarks/RESULTS.md")
+    rows = {}
+    for line in sections[1].split("\n## ")[0].splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if line.startswith("|") and not cells[0].startswith("---"):
+            rows[cells[0]] = cells
+    return rows
+
+
+def serving_figures() -> dict[str, tuple[str, str, str]]:
+    """Per server over HTTP: one customer's p50, p99 (ms) and batch rows/s."""
+    rows = results_table("Prediction")
+    figures = {}
+    for server in SERVERS:
+        _, p50, p99, _, rate = rows[f"HTTP: {server}"]
+        figures[server] = (p50, p99, rate.split(" (")[0])
+    return figures
+
+
+def serving_claims(page: str, figures: dict[str, tuple[str, str, str]]) -> list[str]:
+    """The table rows or sentences of `page` that quote the serving figures."""
+    if page == LEVEL2:
+        return [
+            f"| `{server}` | {p50} ms | {p99} ms | {rate} rows/s |"
+            for server, (p50, p99, rate) in figures.items()
+        ]
+    (ours, ours_p99, ours_rate), (theirs, theirs_p99, theirs_rate) = figures.values()
+    share = 100 * float(ours) / float(theirs)
+    times = float(ours_rate.replace(",", "")) / float(theirs_rate.replace(",", ""))
+    return [
+        f"`churn serve` answers in {ours} ms at the median (p99 {ours_p99} ms),",
+        f"`mlflow models serve` in {theirs} ms (p99 {theirs_p99} ms),",
+        f"{share:.1f}% of it against the target of a quarter",
+        f"{ours_rate} rows/s against {theirs_rate}, {times:.1f} times",
+    ]
+
+
+def stale_claims(page_text: str, claims: list[str]) -> list[str]:
+    flat_text = re.sub(r"[ \t]*\n[ \t]*(?!\|)", " ", page_text)
+    return [claim for claim in claims if claim not in flat_text]
+
+
+@pytest.mark.parametrize("page", [LEVEL2, BENCH_README])
+def test_the_serving_figures_quoted_are_the_benchmarks(page: str) -> None:
+    assert stale_claims(text(page), serving_claims(page, serving_figures())) == []
+
+
+def test_a_stale_serving_figure_is_caught() -> None:
+    figures = serving_figures()
+    p50 = figures["churn serve"][0]
+    stale = text(LEVEL2).replace(f"| {p50} ms |", "| 99.99 ms |")
+    assert stale_claims(stale, serving_claims(LEVEL2, figures)) == [
+        serving_claims(LEVEL2, figures)[0]
+    ]
+
+
 def test_the_month_timeline_has_the_shifts_of_params() -> None:
     batches = yaml.safe_load((ROOT / "params.yaml").read_text())["batches"]
     timeline = next(b for b in mermaid_blocks(LEVELS) if "fibre_price_rise" in b)
