@@ -38,28 +38,6 @@ _BATCH = 200
 _CELLS = 2_000_000
 
 
-def average_ranks(score: np.ndarray) -> np.ndarray:
-    """1-based ranks along each row of `score`, ties sharing their average rank.
-
-    What `scipy.stats.rankdata(score, axis=1)` returns; written out because
-    importing `scipy.stats` costs the report and the gate a second each.
-    """
-    n = score.shape[1]
-    order = np.argsort(score, axis=1, kind="stable")
-    ordered = np.take_along_axis(score, order, axis=1)
-    position = np.arange(n)
-    first = np.ones_like(ordered, dtype=bool)
-    first[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
-    last = np.ones_like(ordered, dtype=bool)
-    last[:, :-1] = first[:, 1:]
-    # Each position's tie group runs from its first to its last position.
-    start = np.maximum.accumulate(np.where(first, position, 0), axis=1)
-    end = np.minimum.accumulate(np.where(last, position, n)[:, ::-1], axis=1)[:, ::-1]
-    ranks = np.empty_like(ordered, dtype=np.float64)
-    np.put_along_axis(ranks, order, (start + end) / 2 + 1, axis=1)
-    return ranks
-
-
 def batch_metrics(
     y: np.ndarray, score: np.ndarray, *, threshold: float
 ) -> dict[str, np.ndarray]:
@@ -73,20 +51,28 @@ def batch_metrics(
     pos = y.sum(axis=1).astype(np.float64)
     neg = n - pos
     with np.errstate(divide="ignore", invalid="ignore"):
-        # ROC AUC as the Mann-Whitney statistic; average ranks handle ties.
-        ranks = average_ranks(score)
-        roc = ((ranks * y).sum(axis=1) - pos * (pos + 1) / 2) / (pos * neg)
-        # Average precision as scikit-learn defines it: precision at each distinct
-        # threshold, weighted by the recall gained there.
+        # One sort, highest score first, serves both ranking metrics.
         order = np.argsort(-score, axis=1, kind="stable")
         ys = np.take_along_axis(y, order, axis=1)
         ss = np.take_along_axis(score, order, axis=1)
+        position = np.arange(n)
+        first = np.ones_like(ss, dtype=bool)
+        first[:, 1:] = ss[:, 1:] != ss[:, :-1]
+        last = np.ones_like(ss, dtype=bool)
+        last[:, :-1] = first[:, 1:]
+        # The positions each tie group of equal scores spans.
+        group_start = np.maximum.accumulate(np.where(first, position, 0), axis=1)
+        group_end = np.minimum.accumulate(np.where(last, position, n)[:, ::-1], axis=1)[
+            :, ::-1
+        ]
+        # ROC AUC as the Mann-Whitney statistic: a score's rank from the lowest,
+        # ties sharing their average rank.
+        ranks = n - (group_start + group_end) / 2
+        roc = ((ranks * ys).sum(axis=1) - pos * (pos + 1) / 2) / (pos * neg)
+        # Average precision as scikit-learn defines it: precision at each distinct
+        # threshold, weighted by the recall gained there.
         tps = np.cumsum(ys, axis=1)
         precision_at = tps / np.arange(1, n + 1)
-        last = np.ones_like(ss, dtype=bool)
-        last[:, :-1] = ss[:, :-1] != ss[:, 1:]
-        idx = np.where(last, np.arange(n), n)
-        group_end = np.minimum.accumulate(idx[:, ::-1], axis=1)[:, ::-1]
         ap = (ys * np.take_along_axis(precision_at, group_end, axis=1)).sum(1) / pos
         pred = score >= threshold
         tp = (pred & (y == 1)).sum(axis=1)

@@ -97,16 +97,6 @@ def test_align_keeps_shared_rows_with_the_same_label() -> None:
         stats.align(base, pr.drop(columns="score"), key="customer_id")
 
 
-@pytest.mark.parametrize("shape", [(1, 1), (3, 7), (40, 781)])
-def test_average_ranks_are_scipys(shape: tuple[int, int]) -> None:
-    from scipy.stats import rankdata
-
-    rng = np.random.default_rng(1)
-    tied = rng.integers(0, 20, size=shape) / 7
-    for score in (tied, rng.random(shape)):
-        assert np.array_equal(stats.average_ranks(score), rankdata(score, axis=1))
-
-
 def test_the_review_does_not_import_scipy_stats() -> None:
     # Its import is the largest part of the report's and the gate's start-up.
     import subprocess
