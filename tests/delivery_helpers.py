@@ -5,6 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +18,7 @@ from sklearn.pipeline import Pipeline
 
 from churn import contract, model_io
 from churn.data import ingest
-from churn.delivery import package, samples
+from churn.delivery import package, samples, smoke
 from churn.pipeline import modelcard, prepare, train
 from conftest import ROOT, SOURCE
 
@@ -57,6 +60,18 @@ def reference_proba(model: Pipeline, table: pd.DataFrame) -> np.ndarray:
     """Probabilities the way the pipeline computes them: clean, then the model."""
     features = prepare.clean(table)[contract.feature_names()]
     return model.predict_proba(features)[:, 1]
+
+
+def source_env() -> dict[str, str]:
+    """This process's environment, with this checkout's sources on the import path."""
+    return {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+
+
+@contextmanager
+def serving(built: Path, *args: str) -> Iterator[smoke.Service]:
+    """`churn serve` on the package `built`, with `args`, from this checkout."""
+    with smoke.running(built, env=source_env(), extra_args=args) as service:
+        yield service
 
 
 def build_package(

@@ -18,13 +18,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+import delivery_helpers
 from churn import contract
 from churn.delivery import predlog, smoke, traffic
 from churn.delivery.samples import request_rows
 from conftest import ROOT
-from delivery_helpers import PARAMS, build_package
+from delivery_helpers import PARAMS, build_package, source_env
 
-ENV = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+ENV = source_env()
 TIMEOUT = 300
 
 #: A service and months of traffic per test: end to end, so not for the edit loop.
@@ -39,9 +40,10 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @contextmanager
 def serving(built: Path, log_dir: Path) -> Iterator[smoke.Service]:
-    args = ("--no-access-log", "--log-dir", str(log_dir))
-    with smoke.running(built, env=ENV, extra_args=args) as service:
-        yield service
+    with delivery_helpers.serving(
+        built, "--no-access-log", "--log-dir", str(log_dir)
+    ) as svc:
+        yield svc
 
 
 def send_month(url: str, month: int) -> None:

@@ -8,7 +8,6 @@ deterministic, with a fixed budget of examples per operation, so that a failure 
 the same on every run and the test takes seconds.
 """
 
-import os
 import re
 import subprocess
 import sys
@@ -18,8 +17,7 @@ from pathlib import Path
 import pytest
 
 from churn.delivery import smoke
-from conftest import ROOT
-from delivery_helpers import build_package
+from delivery_helpers import build_package, serving
 
 #: Examples per operation in the fuzzing phase (the coverage phase adds its own).
 EXAMPLES = 100
@@ -30,9 +28,7 @@ MAX_BATCH = 5
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[smoke.Service]:
     folder = build_package(tmp_path_factory.mktemp("conformance"))
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    args = ("--max-batch", str(MAX_BATCH), "--no-access-log")
-    with smoke.running(folder, env=env, extra_args=args) as svc:
+    with serving(folder, "--max-batch", str(MAX_BATCH), "--no-access-log") as svc:
         yield svc
         assert not any("Traceback" in line for line in svc.log_lines), svc.log_lines
 

@@ -1,7 +1,6 @@
 """The service as a real uvicorn process on a loopback port, over real HTTP."""
 
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,12 +9,12 @@ import pytest
 
 from churn.delivery import package, smoke
 from churn.delivery.samples import request_rows
-from conftest import ROOT
 from delivery_helpers import (
     build_package,
     bundled,
     fitted,
     reference_proba,
+    serving,
 )
 
 #: A small batch limit, so the oversized request stays small.
@@ -30,9 +29,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def service(built: Path) -> Iterator[smoke.Service]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    args = ("--max-batch", str(MAX_BATCH), "--no-access-log")
-    with smoke.running(built, env=env, extra_args=args) as svc:
+    with serving(built, "--max-batch", str(MAX_BATCH), "--no-access-log") as svc:
         yield svc
 
 

@@ -8,7 +8,6 @@ body, more connections than the service serves at once.
 """
 
 import json
-import os
 import socket
 import statistics
 import threading
@@ -24,8 +23,7 @@ import pytest
 
 from churn.delivery import smoke
 from churn.delivery.samples import request_rows
-from conftest import ROOT
-from delivery_helpers import build_package, bundled
+from delivery_helpers import build_package, bundled, serving
 
 #: The limits the service under test runs with: small, so probes stay small.
 LIMITS = {
@@ -48,11 +46,10 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def service(built: Path) -> Iterator[smoke.Service]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     args = ["--no-access-log"]
     for key, value in LIMITS.items():
         args += ["-S", f"{key}={value}"]
-    with smoke.running(built, env=env, extra_args=tuple(args)) as svc:
+    with serving(built, *args) as svc:
         yield svc
         assert not any("Traceback" in line for line in svc.log_lines), svc.log_lines
 
