@@ -107,6 +107,18 @@ def clone(dest: Path) -> Path:
     return dest
 
 
+def reader_clone(dest: Path) -> Path:
+    """A clone as a reader of the docs has it: on `main`, with this test run's
+    virtualenv as its `.venv` (kept out of git's view)."""
+    repo = clone(dest)
+    # A reader's clone is on `main`, whatever branch these tests run from.
+    subprocess.run(["git", "branch", "-m", "main"], cwd=repo, check=True)
+    (repo / ".venv").symlink_to(VENV)
+    with (repo / ".git" / "info" / "exclude").open("a") as fh:
+        fh.write(".venv\n")
+    return repo
+
+
 @pytest.fixture(scope="session")
 def table() -> pd.DataFrame:
     """The bundled data as `ingest` types it."""

@@ -23,7 +23,7 @@ import yaml
 
 from churn import contract, model_io
 from churn.pipeline import evaluate
-from conftest import ROOT, VENV, clone, env_for, pipeline_stages
+from conftest import ROOT, VENV, env_for, pipeline_stages, reader_clone
 
 pytestmark = pytest.mark.slow
 
@@ -121,13 +121,7 @@ def _lock_md5(lock: dict, path: str) -> str:
 @pytest.fixture(scope="module")
 def tutorial(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Block]]:
     """A clone in which every command of the tutorial has run, in order."""
-    repo = clone(tmp_path_factory.mktemp("tutorial") / "churn")
-    # The tutorial's `.venv` is the test run's virtualenv.
-    # A reader's clone is on `main`, whatever branch these tests run from.
-    subprocess.run(["git", "branch", "-m", "main"], cwd=repo, check=True)
-    (repo / ".venv").symlink_to(VENV)
-    with (repo / ".git" / "info" / "exclude").open("a") as fh:
-        fh.write(".venv\n")
+    repo = reader_clone(tmp_path_factory.mktemp("tutorial") / "churn")
     env = env_for(repo) | {"VENV": str(VENV), "COLUMNS": "200"}
     # The reader ran the quick start first: the tour's reset must undo it.
     quick = subprocess.run(

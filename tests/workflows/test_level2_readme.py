@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import ROOT, VENV, clone, env_for, make
+from conftest import ROOT, VENV, env_for, make, reader_clone
 
 README = ROOT / "levels" / "2-cicd-automation" / "README.md"
 EXAMPLE = README.parent / "example-report.md"
@@ -129,11 +129,7 @@ def test_the_walk_through_breaks_the_model_and_the_gate_fails(
 ) -> None:
     # Sections 2 and 4 as a reader runs them in a fresh clone of main: change C,
     # break the model, see the gate fail by the regression rule, revert.
-    repo = clone(tmp_path / "churn")
-    subprocess.run(["git", "branch", "-m", "main"], cwd=repo, check=True)
-    (repo / ".venv").symlink_to(VENV)
-    with (repo / ".git" / "info" / "exclude").open("a") as fh:
-        fh.write(".venv\n")
+    repo = reader_clone(tmp_path / "churn")
     env = env_for(repo) | {"VENV": str(VENV)}
     before = (repo / "params.yaml").read_text()
     blocks = walk_through_blocks()
