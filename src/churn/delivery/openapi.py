@@ -90,7 +90,8 @@ def responses(limits: Limits) -> tuple[dict[int | str, Any], dict[int | str, Any
         ),
         503: _refusal(
             f"{limits.max_concurrency} connections are being served "
-            "(serve.max_concurrency); retry after the seconds in Retry-After"
+            "(serve.max_concurrency), or the process that checks bodies stopped "
+            "on this one; retry after the seconds in Retry-After"
         ),
     }
     predict: dict[int | str, Any] = {

@@ -28,8 +28,7 @@ import queue
 import re
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -243,20 +242,3 @@ class PredictionLog:
                 self.lost_records,
                 self.lost_customers,
             )
-
-
-def lifespan(plog: PredictionLog | None) -> Callable[[Any], Any] | None:
-    """A FastAPI lifespan that writes what is queued when the service stops.
-
-    uvicorn ends the process by re-raising the signal that stopped it, so neither
-    the code after `uvicorn.run` nor `atexit` would run.
-    """
-    if plog is None:
-        return None
-
-    @asynccontextmanager
-    async def closing(_app: Any) -> AsyncIterator[None]:
-        yield
-        plog.close()
-
-    return closing

@@ -33,15 +33,18 @@ def media_type(request: Request) -> str:
     return request.headers.get("content-type", "").split(";")[0].strip()
 
 
-def refuse(status: int, message: str) -> JSONResponse:
+def refuse(
+    status: int, message: str, *, retry_after: int | None = None
+) -> JSONResponse:
     """A refusal with a JSON `message`, closing the connection.
 
     The body may not have been read to its end, so the connection cannot be reused.
     """
+    headers = {"Connection": "close"}
+    if retry_after is not None:
+        headers["Retry-After"] = str(retry_after)
     return JSONResponse(
-        status_code=status,
-        content={"message": message},
-        headers={"Connection": "close"},
+        status_code=status, content={"message": message}, headers=headers
     )
 
 

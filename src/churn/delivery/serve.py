@@ -23,11 +23,11 @@ lists (`churn.delivery.openapi`).
 # annotations at runtime, and names defined inside `create_app` would not resolve.
 
 import argparse
-import asyncio
 import logging
 import os
 import sys
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,7 @@ from churn import config
 from churn.delivery import (
     body,
     contents,
+    offload,
     openapi,
     package,
     predlog,
@@ -61,6 +62,24 @@ SWITCH_INTERVAL = 0.001
 KEYS_MARGIN = 2
 #: Environment variable naming the package for `uvicorn --factory`.
 PACKAGE_ENV = "CHURN_PACKAGE"
+
+
+def _lifespan(plog: predlog.PredictionLog | None) -> Callable[[Any], Any]:
+    """What the service does when it stops: stop the checking process, and write
+    what the prediction log still holds.
+
+    uvicorn ends the process by re-raising the signal that stopped it, so neither
+    the code after `uvicorn.run` nor `atexit` would run.
+    """
+
+    @asynccontextmanager
+    async def stopping(_app: Any) -> AsyncIterator[None]:
+        yield
+        offload.shutdown()
+        if plog is not None:
+            plog.close()
+
+    return stopping
 
 
 def create_app(
@@ -86,7 +105,7 @@ def create_app(
         version=version,
         description="Churn probability for telecom customers.",
         responses=common,
-        lifespan=predlog.lifespan(plog),
+        lifespan=_lifespan(plog),
     )
 
     @app.get("/health", response_model=openapi.Health)
@@ -98,19 +117,6 @@ def create_app(
     async def model() -> dict[str, Any]:
         """The loaded model: version, hash, estimator, metrics and data version."""
         return info
-
-    # One thread words every refusal, one body after another: however many bad
-    # requests arrive at once, the event loop shares the interpreter with one
-    # worker only, so /health and valid requests keep answering.
-    refusals_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="refusals")
-
-    def slow(raw: bytes) -> validation.Outcome:
-        parsed, errors = body.strict(raw, max_depth=limits.max_depth)
-        if errors:
-            outcome = validation.Outcome(limits.max_errors)
-            outcome.add(errors)
-            return outcome
-        return validation.validate(parsed, limit=limit, max_errors=limits.max_errors)
 
     def record_refusal(*rules: str, outcome: validation.Outcome | None = None) -> None:
         if plog is not None:  # prediction log: --log-dir
@@ -128,8 +134,8 @@ def create_app(
     # It reads the body itself rather than declaring `PredictRequest` as a parameter:
     # FastAPI would then validate every customer one by one, which costs several
     # times the scoring. `ColumnCheck` clears a valid batch column by column; any
-    # other body is parsed strictly and validated customer by customer in a worker
-    # thread, which words the errors and keeps the event loop free meanwhile.
+    # other body is parsed strictly and validated customer by customer in a process
+    # of its own (`churn.delivery.offload`), which keeps the event loop free.
     @app.post(
         "/predict",
         response_model=openapi.PredictResponse,
@@ -159,14 +165,22 @@ def create_app(
             return unprocessable(validation.too_many_keys(colons, check.members, limit))
         # orjson is slow on one huge object: a body whose objects hold more members
         # on average than a customer has is not a valid batch, so it goes straight
-        # to the worker thread rather than stall the event loop here.
+        # to the checking process rather than stall the event loop here.
         parsed = None
         if colons <= 1 + check.width * max(0, braces - 1):
             parsed = body.fast(raw)
         checked = None if parsed is None else check.columns(parsed, colons)
         if checked is None:
-            loop = asyncio.get_running_loop()
-            outcome = await loop.run_in_executor(refusals_pool, slow, raw)
+            try:
+                outcome = await offload.outcome(
+                    raw,
+                    max_depth=limits.max_depth,
+                    limit=limit,
+                    max_errors=limits.max_errors,
+                )
+            except offload.WorkerLost as exc:
+                record_refusal("body: worker_lost")
+                return refusals.refuse(503, str(exc), retry_after=1)
             if outcome.total:
                 return unprocessable(outcome)
             # A model's __dict__ holds exactly its fields; dict(model) is far slower.
@@ -269,9 +283,9 @@ def main(argv: list[str] | None = None) -> int:
             args.log_dir, model=pkg.manifest["name"], version=pkg.version
         )
     app = create_app(pkg, max_batch=args.max_batch, limits=limits, plog=plog)
-    # The event loop shares the interpreter with the thread that words refusals:
-    # switching every millisecond rather than every five lets it answer /health
-    # and valid requests while a large bad body is being worked through.
+    # The event loop shares the interpreter with the threads that hand bodies to
+    # the checking process and write the prediction log: switching every
+    # millisecond rather than every five keeps its answers prompt meanwhile.
     sys.setswitchinterval(SWITCH_INTERVAL)
     uvicorn.run(
         app,

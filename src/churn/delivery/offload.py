@@ -1,0 +1,129 @@
+"""The process that checks the bodies the column check cannot clear.
+
+Parsing a large bad body holds the interpreter for as long as it takes: one
+object with hundreds of thousands of keys is a single call into the JSON
+scanner that lasts a fifth of a second, and no thread switch can interrupt it.
+Run in a thread, that call stalls the event loop, and `/health` with it. Run in
+a process of its own, it uses another core, and the service only hands over the
+bytes and reads back the outcome: at most `max_errors` errors, or the customers.
+
+One process works through those bodies one after another, started on the first
+such body and replaced if it dies; however many bad requests arrive at once,
+checking them costs one core.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import multiprocessing.connection
+import os
+import threading
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from functools import partial
+
+from churn.delivery import body, validation
+
+log = logging.getLogger(__name__)
+
+_pool: ProcessPoolExecutor | None = None
+_lock = threading.Lock()
+
+
+class WorkerLost(Exception):
+    """The checking process stopped while it held this body."""
+
+
+def check(
+    raw: bytes, *, max_depth: int, limit: int, max_errors: int
+) -> validation.Outcome:
+    """Parse `raw` strictly and validate it customer by customer."""
+    parsed, errors = body.strict(raw, max_depth=max_depth)
+    if errors:
+        outcome = validation.Outcome(max_errors)
+        outcome.add(errors)
+        return outcome
+    return validation.validate(parsed, limit=limit, max_errors=max_errors)
+
+
+def _watch_parent() -> None:
+    """In the checking process: end it when the service's process ends.
+
+    A service killed outright cannot stop it, and it would hold the service's
+    output streams open for whoever reads them.
+    """
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        multiprocessing.connection.wait([parent.sentinel])
+        os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def _executor() -> ProcessPoolExecutor:
+    global _pool
+    with _lock:
+        if _pool is None:
+            # spawn, not fork: the service runs threads (uvicorn's, the prediction
+            # log's writer) that a fork would copy in the middle of what they do.
+            context = multiprocessing.get_context("spawn")
+            _pool = ProcessPoolExecutor(
+                max_workers=1, mp_context=context, initializer=_watch_parent
+            )
+        return _pool
+
+
+def _discard(broken: ProcessPoolExecutor) -> None:
+    global _pool
+    with _lock:
+        if _pool is broken:
+            _pool = None
+    broken.shutdown(wait=False, cancel_futures=True)
+
+
+async def outcome(
+    raw: bytes, *, max_depth: int, limit: int, max_errors: int
+) -> validation.Outcome:
+    """`check(raw, ...)` in the checking process; `WorkerLost` if it died on it."""
+    work = partial(check, max_depth=max_depth, limit=limit, max_errors=max_errors)
+    loop = asyncio.get_running_loop()
+    pool = _executor()
+    try:
+        future = loop.run_in_executor(pool, work, raw)
+    except BrokenProcessPool:
+        # It died while idle (killed, out of memory): not this body's doing.
+        log.warning("the checking process had stopped; starting another")
+        _discard(pool)
+        pool = _executor()
+        future = loop.run_in_executor(pool, work, raw)
+    try:
+        return await future
+    except BrokenProcessPool as exc:
+        log.error("the checking process stopped on a %d-byte body", len(raw))
+        _discard(pool)
+        raise WorkerLost(
+            "the process that checks this kind of body stopped while checking it; "
+            "retry, and split the batch if it happens again"
+        ) from exc
+
+
+def pids() -> list[int]:
+    """The checking process's id, if it runs (empty before the first such body)."""
+    with _lock:
+        pool = _pool
+    # ProcessPoolExecutor names its processes only in this private mapping.
+    return sorted(pool._processes) if pool is not None else []  # noqa: SLF001
+
+
+def shutdown() -> None:
+    """Stop the checking process (a later body starts another)."""
+    global _pool
+    with _lock:
+        pool, _pool = _pool, None
+    if pool is not None:
+        pool.shutdown(wait=True, cancel_futures=True)
