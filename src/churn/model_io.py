@@ -7,9 +7,12 @@ import io
 import re
 import zipfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import skops.io as sio
-from sklearn.pipeline import Pipeline
+# skops (and scikit-learn) is imported where a model is saved or loaded: the
+# commands that import this module answer `--help` without loading it.
+if TYPE_CHECKING:
+    from sklearn.pipeline import Pipeline
 
 
 class UntrustedModelError(ValueError):
@@ -69,6 +72,8 @@ def canonical(blob: bytes) -> bytes:
 
 def save(model: Pipeline, path: Path) -> None:
     """Write `model` to `path` in the skops format, reproducibly."""
+    import skops.io as sio
+
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(canonical(sio.dumps(model)))
 
@@ -89,6 +94,8 @@ def verify(blob: bytes, expected: str, *, source: Path | str) -> None:
 
 
 def _load_blob(blob: bytes, source: Path | str) -> Pipeline:
+    import skops.io as sio
+
     untrusted = set(sio.get_untrusted_types(data=blob)) - TRUSTED_TYPES
     if untrusted:
         raise UntrustedModelError(

@@ -8,13 +8,19 @@ lives on the ground floor.
 from __future__ import annotations
 
 import hashlib
+from typing import TYPE_CHECKING
 
-import numpy as np
-import pandas as pd
+# NumPy is imported where the hash is computed: the commands that import this
+# module answer `--help` without loading it.
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
 
 
 def unit_hash(ids: pd.Series, salt: str) -> np.ndarray:
     """A uniform number in [0, 1) per id, the same on every machine and run."""
+    import numpy as np
+
     digests = (
         hashlib.sha256(f"{salt}:{i}".encode()).digest()[:8] for i in ids.astype(str)
     )

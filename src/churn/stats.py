@@ -13,9 +13,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import numpy as np
-import pandas as pd
+# NumPy and pandas are imported in the functions that compute: the commands
+# that only read the metric names here answer `--help` without loading them.
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +49,8 @@ def batch_metrics(
 
     Ranking metrics are NaN for a resample that holds a single class.
     """
+    import numpy as np
+
     y = np.asarray(y, dtype=np.int64)
     score = np.asarray(score, dtype=np.float64)
     n = y.shape[1]
@@ -101,6 +107,8 @@ def metric_values(
     y: np.ndarray, score: np.ndarray, *, threshold: float
 ) -> dict[str, float]:
     """Every headline metric of one set of scores (NaN where undefined)."""
+    import numpy as np
+
     out = batch_metrics(
         np.asarray(y)[None, :], np.asarray(score)[None, :], threshold=threshold
     )
@@ -156,6 +164,8 @@ def paired_bootstrap(
     paired resamples of the rows (same rows for both models). Deterministic in
     `seed`. `thresholds` are the (base, PR) decision thresholds.
     """
+    import numpy as np
+
     y, base, pr = (np.asarray(a) for a in (y, base, pr))
     if not len(y) == len(base) == len(pr):
         raise ValueError("labels and both sets of scores must have the same length")
@@ -191,6 +201,8 @@ def paired_bootstrap(
 def align(base: pd.DataFrame, pr: pd.DataFrame, *, key: str) -> pd.DataFrame:
     """The rows both prediction tables share, by `key`: columns key, label,
     score_base, score_pr. Rows whose label changed between the two are dropped."""
+    import pandas as pd
+
     for name, frame in (("base", base), ("PR", pr)):
         missing = [c for c in (key, "label", "score") if c not in frame.columns]
         if missing:
@@ -222,6 +234,8 @@ def bootstrap_interval(
 ) -> tuple[float, float, float]:
     """One model's `metric` and the percentile interval of `resamples` resamples of
     its rows: `(value, low, high)`. Deterministic in `seed`."""
+    import numpy as np
+
     y, score = np.asarray(y), np.asarray(score)
     if len(y) != len(score) or len(y) == 0:
         raise ValueError("labels and scores must be non-empty and of one length")

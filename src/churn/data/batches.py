@@ -29,13 +29,16 @@ import logging
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
-
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from churn import config, contract, split
 from churn.data import csvfile
+
+# NumPy and pandas are imported in the functions that use them, so that
+# `churn batches --help` and `churn next-month --help` answer without loading them.
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +49,9 @@ def arrival_order(ids: pd.Series, source: str = "<upstream>") -> np.ndarray:
     Raises `IngestError` naming the line of the first id that is blank or not a
     whole number: without one, the row has no place in the months.
     """
+    import numpy as np
+    import pandas as pd
+
     numeric = pd.to_numeric(ids, errors="coerce")
     bad = numeric.isna() | (numeric % 1 != 0)
     if bad.any():
@@ -65,6 +71,9 @@ def arrival_order(ids: pd.Series, source: str = "<upstream>") -> np.ndarray:
 
 def assign_months(ids: pd.Series, months: int) -> pd.Series:
     """Month 1..`months` of each customer: near-equal blocks in `customer_id` order."""
+    import numpy as np
+    import pandas as pd
+
     if months < 1:
         raise ValueError(f"months must be at least 1, got {months}")
     if months > len(ids):
@@ -81,6 +90,8 @@ def month_of(ids: pd.Series, upstream_ids: pd.Series, *, months: int) -> pd.Seri
 
     Raises `KeyError` naming the ids that the upstream does not hold.
     """
+    import pandas as pd
+
     keys = pd.Index(arrival_order(upstream_ids).astype("int64"))
     arrived = assign_months(upstream_ids, months).to_numpy()
     first = ~keys.duplicated()
@@ -105,6 +116,8 @@ def fibre_price_rise(rows: pd.DataFrame) -> pd.DataFrame:
     Only the monthly bill changes; lifetime `total_charges` were billed at the old
     price. The dearest fibre plan (118.75) becomes 148.44, inside the contract's range.
     """
+    import pandas as pd
+
     out = rows.copy()
     fibre = out["internet_service"].eq("Fiber optic")
     charges = pd.to_numeric(out["monthly_charges"], errors="coerce")
@@ -146,6 +159,9 @@ def select(
     Returns `(latest, all)`: the newest month alone and every included month, both
     in arrival order with the upstream's columns and text values.
     """
+    import numpy as np
+    import pandas as pd
+
     if not 1 <= through_month <= months:
         raise ValueError(
             f"through_month must be between 1 and {months}, got {through_month}"

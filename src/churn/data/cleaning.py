@@ -8,10 +8,12 @@ scored. It lives in the data layer because `drift` runs before `prepare`.
 from __future__ import annotations
 
 import logging
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from churn import contract
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 

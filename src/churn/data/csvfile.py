@@ -11,10 +11,12 @@ from __future__ import annotations
 import csv
 import io
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from churn import contract
+
+if TYPE_CHECKING:  # pandas loads in `read_csv_text`: the commands' `--help` needs none
+    import pandas as pd
 
 
 class IngestError(ValueError):
@@ -46,12 +48,9 @@ class IngestError(ValueError):
 
 def where(path: Path | str, line: int | None, column: str | None = None) -> str:
     """`file, line N, column 'c'`: the place a message starts with."""
-    place = str(path)
-    if line is not None:
-        place += f", line {line}"
-    if column is not None:
-        place += f", column {column!r}"
-    return place
+    line_part = "" if line is None else f", line {line}"
+    column_part = "" if column is None else f", column {column!r}"
+    return f"{path}{line_part}{column_part}"
 
 
 def _field_index(line_text: str) -> int:
@@ -227,6 +226,8 @@ def _has_pyarrow() -> bool:
 
 def read_csv_text(path: Path) -> pd.DataFrame:
     """Read `path` as a table of strings; refuse a malformed file with `IngestError`."""
+    import pandas as pd
+
     if not path.is_file():
         raise IngestError(f"{path}: file not found", rule="file exists")
     data = path.read_bytes()

@@ -12,8 +12,7 @@ from __future__ import annotations
 import argparse
 import logging
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from churn import config, contract
 from churn.data import batches
@@ -24,6 +23,11 @@ from churn.data.csvfile import (
     require_rows,
     where,
 )
+
+# pandas is imported in the functions that use it, so that `churn ingest --help`
+# answers without loading it.
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +67,8 @@ def numbers(text: pd.Series) -> pd.Series:
     reads the column so that the caller can name the bad cells. Without pyarrow
     (the serving install has none), pandas reads every column.
     """
+    import pandas as pd
+
     try:
         import pyarrow as pa
         import pyarrow.compute as pc
@@ -84,6 +90,8 @@ def to_typed(raw: pd.DataFrame, source: str = "<batch>") -> pd.DataFrame:
     Blank cells (empty or whitespace only, as in the original IBM file) become
     missing values; whether a column may be missing is `validate`'s rule.
     """
+    import pandas as pd
+
     check_columns(raw, source)
     require_rows(raw, source)
     out: dict[str, pd.Series] = {}

@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
-
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from churn import contract, stats
-from churn.delivery import logwindow, reference
-from churn.pipeline import plots, profile
+from churn.delivery import reference
+
+# NumPy, pandas and the log and plot modules are imported where they are used:
+# `churn monitor --help` reads the verdicts and `MIN_ROWS` without loading them.
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+    from churn.delivery import logwindow
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +36,8 @@ class CannotJudge(ValueError):
 
 def read_labels(path: Path) -> pd.DataFrame:
     """The actual churn of served customers: `customer_id` and `label` (1/0)."""
+    import pandas as pd
+
     try:
         table = pd.read_csv(path, dtype=str)
     except (OSError, ValueError) as exc:
@@ -60,6 +66,11 @@ def realised(
 
     A customer scored more than once counts with the latest score.
     """
+    import numpy as np
+
+    from churn.delivery import logwindow
+    from churn.pipeline import plots
+
     latest = scored.dropna(subset=[contract.ID]).drop_duplicates(
         contract.ID, keep="last"
     )
@@ -91,6 +102,10 @@ def realised(
 
 def score_bins(entry: dict[str, Any], served: np.ndarray) -> list[dict[str, Any]]:
     """Share of the test split and of the served scores in each reference bin."""
+    import numpy as np
+
+    from churn.pipeline import profile
+
     edges = np.asarray(entry["edges"], float)
     ref = np.asarray(entry["counts"], float)
     cur = profile.bin_counts(served, edges).astype(float)
@@ -127,6 +142,9 @@ def judge(
     seed: int = 0,
 ) -> dict[str, Any]:
     """The monitor's findings for one window of the log, and its verdict."""
+    from churn.delivery import logwindow
+    from churn.pipeline import profile
+
     scored = window.scored
     limits = ref["thresholds"]
     versions = scored[logwindow.VERSION].value_counts() if len(scored) else {}

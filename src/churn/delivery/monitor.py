@@ -32,7 +32,10 @@ from pathlib import Path
 from typing import Any
 
 from churn import config
-from churn.delivery import judge, logwindow, monitor_report, package, predlog, reference
+
+# The prediction log's readers (`logwindow`, `predlog`: pandas, orjson) are imported
+# in `fetch` and `run`, so that `churn monitor --help` answers without loading them.
+from churn.delivery import judge, monitor_report, package, reference
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +44,8 @@ EXIT = {judge.HEALTHY: 0, judge.RETRAIN: 1, judge.CANNOT: 2}
 
 def fetch(url: str, dest: Path) -> Path:
     """Copy the log's files at `url` (any fsspec URL, e.g. s3://...) into `dest`."""
+    from churn.delivery import logwindow, predlog
+
     try:
         import fsspec
 
@@ -90,6 +95,8 @@ def _cannot(reason: str) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Read, judge and return the result (`verdict` says how it went)."""
+    from churn.delivery import logwindow
+
     with tempfile.TemporaryDirectory(prefix="churn-log-") as tmp:
         try:
             pkg, ref = load_reference(args.package)

@@ -20,11 +20,17 @@ import multiprocessing
 import multiprocessing.connection
 import os
 import threading
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import asynccontextmanager
 from functools import partial
+from typing import TYPE_CHECKING, Any
 
 from churn.delivery import body, validation
+
+if TYPE_CHECKING:
+    from churn.delivery import predlog
 
 log = logging.getLogger(__name__)
 
@@ -127,3 +133,21 @@ def shutdown() -> None:
         pool, _pool = _pool, None
     if pool is not None:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def lifespan(plog: predlog.PredictionLog | None) -> Callable[[Any], Any]:
+    """The service's lifespan: when it stops, stop the checking process, and write
+    what the prediction log still holds.
+
+    uvicorn ends the process by re-raising the signal that stopped it, so neither
+    the code after `uvicorn.run` nor `atexit` would run.
+    """
+
+    @asynccontextmanager
+    async def stopping(_app: Any) -> AsyncIterator[None]:
+        yield
+        shutdown()
+        if plog is not None:
+            plog.close()
+
+    return stopping

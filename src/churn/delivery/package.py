@@ -27,15 +27,18 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
-from sklearn.pipeline import Pipeline
+from typing import TYPE_CHECKING, Any
 
 from churn import config, contract, lineage, model_io
-from churn.delivery import archive, contents, reference, release, samples, schema
+from churn.delivery import archive, contents, reference, release, schema
 from churn.delivery.contents import EXAMPLES, MANIFEST, MODEL, PackageError
 from churn.pipeline import modelcard
+
+# pandas and the samples module are imported where they are used, so that
+# `churn package --help` and the commands importing this module answer at once.
+if TYPE_CHECKING:
+    import pandas as pd
+    from sklearn.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +69,8 @@ def build(
     in `params` (unless `enforce_floor` is off, as for a local `churn serve`), and
     `PackageError` for anything that would make a package its own `load` refuses.
     """
+    from churn.delivery import samples
+
     release.check_version(version)
     if enforce_floor:
         release.check_floor(metrics, params)
@@ -196,6 +201,10 @@ def build_from_workspace(
     out: Path, version: str, params: dict[str, Any], *, enforce_floor: bool = True
 ) -> Path:
     """Package the model the pipeline produced in this checkout."""
+    import pandas as pd
+
+    from churn.delivery import samples
+
     # The metrics are committed, so a model below the floor is refused even before
     # the pipeline has produced anything else.
     needed = (config.MODEL_FILE, config.LOCK_FILE, config.RAW_DATA, config.TRAIN_DATA)

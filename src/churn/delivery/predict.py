@@ -15,14 +15,17 @@ from __future__ import annotations
 import argparse
 import logging
 from pathlib import Path
-
-import pandas as pd
-from pydantic import TypeAdapter, ValidationError
-from sklearn.pipeline import Pipeline
+from typing import TYPE_CHECKING
 
 from churn import config, contract, model_io
 from churn.data import cleaning, ingest
-from churn.delivery import package, samples, schema
+from churn.delivery import package, schema
+
+# pydantic and the samples module are imported in `check_rows`, so that
+# `churn predict --help` answers without loading them.
+if TYPE_CHECKING:
+    import pandas as pd
+    from sklearn.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +53,10 @@ def read_customers(path: Path) -> tuple[pd.DataFrame, bool]:
 
 def check_rows(table: pd.DataFrame, source: str) -> None:
     """Raise `PredictError` unless every row satisfies the request schema."""
+    from pydantic import TypeAdapter, ValidationError
+
+    from churn.delivery import samples
+
     rows = samples.request_rows(table)
     try:
         TypeAdapter(list[schema.Customer]).validate_python(rows)  # type: ignore[valid-type]

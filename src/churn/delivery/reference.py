@@ -15,13 +15,15 @@ Written once, when the package is built (`profile.json`), and read by
 from __future__ import annotations
 
 import logging
-from typing import Any
-
-import pandas as pd
-from sklearn.pipeline import Pipeline
+from typing import TYPE_CHECKING, Any
 
 from churn import contract, stats
-from churn.pipeline import profile
+
+# The profile module (pandas, SciPy) is imported in `build`: the commands that
+# import this module answer `--help` without loading it.
+if TYPE_CHECKING:
+    import pandas as pd
+    from sklearn.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +52,8 @@ def build(
     params: dict[str, Any],
 ) -> dict[str, Any]:
     """The reference profile of `model`, from its prepared train and test splits."""
+    from churn.pipeline import profile
+
     limits = thresholds(params)
     resamples = int((params.get("gate") or {}).get("resamples", DEFAULTS["resamples"]))
     features = contract.feature_names()

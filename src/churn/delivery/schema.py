@@ -17,23 +17,18 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Literal
-
-from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    ValidationInfo,
-    create_model,
-    field_validator,
-    model_validator,
-)
-from pydantic_core import PydanticCustomError
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from churn import config, contract
 from churn.delivery.columns import UNBILLED, rule_of
 from churn.delivery.columns import ColumnCheck as ColumnCheck  # the fast path
+
+# pydantic is imported inside the functions that build the models, and `Customer`
+# is built on first use (`customer_model`): `churn schema --help`, and the commands
+# that import this module, answer without loading pydantic.
+if TYPE_CHECKING:
+    from pydantic import BaseModel, ValidationInfo
+    from pydantic_core import PydanticCustomError
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +39,8 @@ DEFAULT_MAX_BATCH = 10_000
 def _no_bool(value: Any) -> Any:
     # JSON `true` equals 1 in Python, and a Literal[0, 1] would take it for a flag.
     if isinstance(value, bool):
+        from pydantic_core import PydanticCustomError
+
         raise PydanticCustomError(
             "flag_type", "Input should be an integer, not true or false"
         )
@@ -59,6 +56,8 @@ def _integral(value: Any) -> Any:
 
 def field_type(col: contract.Column) -> Any:
     """The type annotation that enforces `col`'s rules on one JSON value."""
+    from pydantic import BeforeValidator, Field
+
     rule = rule_of(col)
     if rule.allowed is not None:
         kind: Any = Literal[col.allowed]  # type: ignore[valid-type]
@@ -78,6 +77,8 @@ def field_type(col: contract.Column) -> Any:
 
 
 def _field(col: contract.Column, *, required: bool = True) -> tuple[Any, Any]:
+    from pydantic import Field
+
     kind = field_type(col)
     if not required:
         return kind | None, Field(default=None, description=col.why)
@@ -88,6 +89,8 @@ def _unbilled_only(value: float | None, info: ValidationInfo) -> float | None:
     # `tenure` comes first in the contract, so it is validated by now (if valid).
     tenure = info.data.get(UNBILLED[1])
     if value is None and tenure is not None and tenure != 0:
+        from pydantic_core import PydanticCustomError
+
         raise PydanticCustomError(
             "unbilled_only",
             "may be null only for a customer not yet billed (tenure 0); this "
@@ -102,6 +105,8 @@ def build_customer_model() -> type[BaseModel]:
 
     The customer's id is optional and only echoed back; the target is not an input.
     """
+    from pydantic import ConfigDict, create_model, field_validator
+
     fields: dict[str, Any] = {
         contract.ID: _field(contract.column(contract.ID), required=False)
     }
@@ -124,7 +129,18 @@ def build_customer_model() -> type[BaseModel]:
     )
 
 
-Customer = build_customer_model()
+def customer_model() -> type[BaseModel]:
+    """`Customer`, the request model for one customer: built on first use, then kept."""
+    if "Customer" not in globals():
+        globals()["Customer"] = build_customer_model()
+    return globals()["Customer"]
+
+
+def __getattr__(name: str) -> Any:
+    # `schema.Customer` reads like a constant; from its first use on, it is one.
+    if name == "Customer":
+        return customer_model()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def max_batch(params: dict[str, Any] | None = None) -> int:
@@ -136,6 +152,8 @@ def max_batch(params: dict[str, Any] | None = None) -> int:
 
 def batch_size_error(size: int, limit: int) -> PydanticCustomError | None:
     """Why a batch of `size` customers is refused, or None if its size is fine."""
+    from pydantic_core import PydanticCustomError
+
     if size == 0:
         return PydanticCustomError(
             "empty_batch", "is empty: send at least one customer"
@@ -152,6 +170,7 @@ def batch_size_error(size: int, limit: int) -> PydanticCustomError | None:
 
 def build_request_model(limit: int) -> type[BaseModel]:
     """The body of `POST /predict`: one or more customers, at most `limit`."""
+    from pydantic import ConfigDict, Field, create_model, model_validator
 
     def check_size(data: Any) -> Any:
         # Counted before the rows are validated, so an oversized batch costs nothing.
@@ -167,7 +186,7 @@ def build_request_model(limit: int) -> type[BaseModel]:
         __doc__="One or more customers to score.",
         __validators__={"check_size": model_validator(mode="before")(check_size)},
         customers=(
-            list[Customer],  # type: ignore[valid-type]
+            list[customer_model()],  # type: ignore[valid-type]
             Field(
                 description=f"1 to {limit} customers", min_length=1, max_length=limit
             ),

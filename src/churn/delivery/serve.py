@@ -26,32 +26,19 @@ import argparse
 import logging
 import os
 import sys
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
-
-import orjson
-import uvicorn
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
-from starlette.requests import ClientDisconnect
+from typing import TYPE_CHECKING, Any
 
 from churn import config
-from churn.delivery import (
-    body,
-    contents,
-    offload,
-    openapi,
-    package,
-    predlog,
-    refusals,
-    schema,
-    scorer,
-    validation,
-)
+from churn.delivery import contents, package, schema
 from churn.delivery.limits import Limits
-from churn.delivery.protocol import protocol_for
+
+# The web stack and the request path are imported in `create_app` and `main`, after
+# the arguments are parsed: `churn serve --help` answers without loading them.
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from churn.delivery import predlog
 
 log = logging.getLogger(__name__)
 
@@ -64,33 +51,30 @@ KEYS_MARGIN = 2
 PACKAGE_ENV = "CHURN_PACKAGE"
 
 
-def _lifespan(plog: predlog.PredictionLog | None) -> Callable[[Any], Any]:
-    """What the service does when it stops: stop the checking process, and write
-    what the prediction log still holds.
-
-    uvicorn ends the process by re-raising the signal that stopped it, so neither
-    the code after `uvicorn.run` nor `atexit` would run.
-    """
-
-    @asynccontextmanager
-    async def stopping(_app: Any) -> AsyncIterator[None]:
-        yield
-        offload.shutdown()
-        if plog is not None:
-            plog.close()
-
-    return stopping
-
-
 def create_app(
     pkg: package.Package,
     *,
     max_batch: int | None = None,
     limits: Limits | None = None,
-    plog: predlog.PredictionLog | None = None,
-) -> FastAPI:
+    plog: "predlog.PredictionLog | None" = None,
+) -> "FastAPI":
     """The FastAPI application serving `pkg` within `limits` (default: defaults);
     `plog` records what it scores and refuses."""
+    import orjson
+    from fastapi import FastAPI, Request
+    from fastapi.responses import JSONResponse, Response
+    from starlette.requests import ClientDisconnect
+
+    from churn.delivery import (
+        body,
+        offload,
+        openapi,
+        predlog,
+        refusals,
+        scorer,
+        validation,
+    )
+
     limit = max_batch or pkg.manifest["max_batch"]
     limits = limits or Limits()
     PredictRequest = schema.build_request_model(limit)  # noqa: N806 (a class)
@@ -105,7 +89,7 @@ def create_app(
         version=version,
         description="Churn probability for telecom customers.",
         responses=common,
-        lifespan=_lifespan(plog),
+        lifespan=offload.lifespan(plog),
     )
 
     @app.get("/health", response_model=openapi.Health)
@@ -215,7 +199,7 @@ def settings() -> dict[str, Any]:
     return params.get("serve") or {}
 
 
-def app_from_env() -> FastAPI:
+def app_from_env() -> "FastAPI":
     """Factory for `uvicorn --factory churn.delivery.serve:app_from_env`.
 
     The package comes from the CHURN_PACKAGE variable (a path). Run this way, the
@@ -264,6 +248,11 @@ def main(argv: list[str] | None = None) -> int:
         "(churn.delivery.predlog; read by churn monitor); default: no log",
     )
     args = parser.parse_args(argv)
+    import uvicorn
+
+    from churn.delivery import predlog
+    from churn.delivery.protocol import protocol_for
+
     config.setup_logging()
     try:
         limits = Limits.from_settings(settings(), args.set)

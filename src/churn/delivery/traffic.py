@@ -13,13 +13,16 @@ from __future__ import annotations
 
 import argparse
 import logging
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from churn import config
 from churn.data import batches, ingest
-from churn.delivery import samples, smoke
+from churn.delivery import smoke
+
+# The samples module (pandas, scikit-learn) is imported in `main`, after the
+# arguments are parsed, so that `churn traffic --help` answers without loading it.
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--url", default=URL, help=f"the service (default {URL})")
     parser.add_argument("--batch", type=int, default=BATCH, help="customers a request")
     args = parser.parse_args(argv)
+    from churn.delivery import samples
+
     config.setup_logging()
     try:
         table = month_customers(config.load_params(), args.month)

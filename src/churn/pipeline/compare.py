@@ -17,13 +17,16 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-from typing import Any
-
-import pandas as pd
-from sklearn.pipeline import Pipeline
+from typing import TYPE_CHECKING, Any
 
 from churn import config, contract, model_io
 from churn.pipeline import evaluate, train
+
+# pandas and the plots module are imported where they are used, so that
+# `churn compare --help` answers without loading them.
+if TYPE_CHECKING:
+    import pandas as pd
+    from sklearn.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
 
@@ -67,13 +70,15 @@ def compare(
     difference exceeds `tolerance`, "same" otherwise, and "no previous model" when
     there is none.
     """
+    from churn.pipeline import plots
+
     X, y = test[contract.feature_names()], test[contract.TARGET].to_numpy()
     now = evaluate.scores(y, current.predict_proba(X)[:, 1], threshold=threshold)
     out: dict[str, Any] = {"test_rows": len(test), "metric": metric, "current": now}
     if previous is None:
         return out | {"previous": None, "delta": None, "verdict": "no previous model"}
     before = evaluate.scores(y, previous.predict_proba(X)[:, 1], threshold=threshold)
-    delta = {k: round(now[k] - before[k], evaluate.DIGITS) for k in now}
+    delta = {k: round(now[k] - before[k], plots.DIGITS) for k in now}
     if delta[metric] > tolerance:
         verdict = "better"
     elif delta[metric] < -tolerance:
@@ -149,6 +154,8 @@ def main(argv: list[str] | None = None) -> int:
         prog="churn compare",
         description=__doc__,
     ).parse_args(argv)
+    import pandas as pd
+
     config.setup_logging()
     params = config.load_params()
     knobs = params["compare"]

@@ -22,13 +22,15 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from churn import config, contract, split
 from churn.data.cleaning import clean
-from churn.pipeline import profile
+
+# pandas and the profile module are imported where they are used, so that
+# `churn drift --help` answers without loading them.
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +48,8 @@ def detect(
     bins: int,
 ) -> dict[str, Any]:
     """Per-feature drift scores of `current` against `reference`, and the verdict."""
+    from churn.pipeline import profile
+
     if reference.empty or current.empty:
         raise ValueError("drift needs rows in both the reference and the current data")
     features = profile.compare(
@@ -121,6 +125,8 @@ def score_month(
 
 def _described(name: str, score: dict[str, Any]) -> str:
     """`feature (PSI 0.457, ks p<1e-06)`: one drifted feature for the log."""
+    from churn.pipeline import profile
+
     p = score["p_value"]
     shown = f"p={p:.2g}" if p > 0 else f"p<{10**-profile.DIGITS:g}"
     return f"{name} (PSI {score['psi']:.3f}, {score['test']} {shown})"
@@ -175,6 +181,8 @@ def main(argv: list[str] | None = None) -> int:
         prog="churn drift",
         description=__doc__,
     ).parse_args(argv)
+    import pandas as pd
+
     config.setup_logging()
     params = config.load_params()
     month = params["batches"]["through_month"]

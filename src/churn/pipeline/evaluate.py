@@ -10,22 +10,27 @@ import argparse
 import json
 import logging
 from pathlib import Path
-from typing import Any
-
-import numpy as np
-import pandas as pd
-from sklearn import metrics as skm
-from sklearn.pipeline import Pipeline
+from typing import TYPE_CHECKING, Any
 
 from churn import config, contract, model_io
-from churn.pipeline import plots, slices
-from churn.pipeline.plots import DIGITS, rounded
+
+# NumPy, pandas, scikit-learn and the plot and slice modules are imported where
+# they are used, so that `churn evaluate --help` answers without loading them.
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+    from sklearn.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
 
 
 def scores(y: np.ndarray, proba: np.ndarray, *, threshold: float) -> dict[str, float]:
     """Headline metrics of churn probabilities `proba` against labels `y`."""
+    import numpy as np
+    from sklearn import metrics as skm
+
+    from churn.pipeline.plots import rounded
+
     if len(np.unique(y)) < 2:
         raise ValueError("the test labels hold a single class; ROC AUC is undefined")
     pred = (proba >= threshold).astype(int)
@@ -47,6 +52,9 @@ def confusion_counts(y: np.ndarray, pred: np.ndarray) -> pd.DataFrame:
     Counts, not one row per customer, so the file has the same size for any number
     of rows; every cell is listed, zeros included.
     """
+    import numpy as np
+    import pandas as pd
+
     names = {1: "churn", 0: "stay"}
     return pd.DataFrame(
         [
@@ -65,6 +73,11 @@ def evaluate(
     model: Pipeline, test: pd.DataFrame, *, params: dict[str, Any], seed: int
 ) -> dict[str, Any]:
     """Everything the stage writes, computed from the model and the test split."""
+    import numpy as np
+    import pandas as pd
+
+    from churn.pipeline import plots
+
     X = test[contract.feature_names()]
     y = test[contract.TARGET].to_numpy()
     proba = model.predict_proba(X)[:, 1]
@@ -88,7 +101,7 @@ def evaluate(
             {
                 contract.ID: test[contract.ID].astype("int64").to_numpy(),
                 "label": y,
-                "score": np.round(proba, DIGITS),
+                "score": np.round(proba, plots.DIGITS),
             }
         ),
     }
@@ -106,6 +119,10 @@ def main(argv: list[str] | None = None) -> int:
         prog="churn evaluate",
         description=__doc__,
     ).parse_args(argv)
+    import pandas as pd
+
+    from churn.pipeline import slices
+
     config.setup_logging()
     params = config.load_params()
     test = pd.read_parquet(config.TEST_DATA)

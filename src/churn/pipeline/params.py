@@ -21,8 +21,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import pandas as pd
-
 from churn import config, split, stats
 from churn.data import batches
 from churn.pipeline import train
@@ -163,7 +161,7 @@ def _estimator(name: str, values: Any) -> list[Problem]:
         return []
     if not isinstance(values, Mapping):
         return [Problem(key, values, "a map of hyperparameters")]
-    cls = train.ESTIMATORS[name]
+    cls = train.estimator_class(name)
     known = sorted(set(cls().get_params()) - {"random_state"})
     unknown = f"not a parameter of {cls.__name__}; choose from {known}"
     found = [
@@ -196,16 +194,17 @@ def _train(params: Mapping[str, Any]) -> list[Problem]:
     return _section(params, "train", rules, frozenset(train.ESTIMATORS))
 
 
-#: One customer id: enough for `split.is_test` to judge a test share.
-_ONE_ID = pd.Series([1])
-
-
 def _test_size(key: str, value: Any) -> list[Problem]:
+    # pandas (and scikit-learn, by `train.estimator_class`) load only when values are
+    # checked, so that `churn params --help` answers without them.
+    import pandas as pd
+
     found = _number(key, value, above=0)
     if found:
         return found
     try:
-        split.is_test(_ONE_ID, test_size=value, seed=0)
+        # One customer id is enough for `split.is_test` to judge a test share.
+        split.is_test(pd.Series([1]), test_size=value, seed=0)
     except ValueError as exc:
         return [Problem(key, value, str(exc))]
     return []

@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import argparse
 import logging
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from churn import config, contract
 from churn import split as split_rule
 from churn.data.cleaning import clean
+
+# pandas is imported in `main`, after the arguments are parsed, so that
+# `churn prepare --help` answers without loading it.
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +40,8 @@ def main(argv: list[str] | None = None) -> int:
         prog="churn prepare",
         description=__doc__,
     ).parse_args(argv)
+    import pandas as pd
+
     config.setup_logging()
     params = config.load_params()
     table = clean(pd.read_parquet(config.RAW_DATA))

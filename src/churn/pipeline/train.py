@@ -3,24 +3,33 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
-from typing import Any
-
-import pandas as pd
-from sklearn.compose import ColumnTransformer
-from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from typing import TYPE_CHECKING, Any
 
 from churn import config, contract, model_io
 
+# pandas and scikit-learn are imported where they are used, so that
+# `churn train --help` answers without loading them.
+if TYPE_CHECKING:
+    import pandas as pd
+    from sklearn.base import BaseEstimator
+    from sklearn.pipeline import Pipeline
+
 log = logging.getLogger(__name__)
 
+#: Each estimator `params.yaml` may name, and its scikit-learn class: by import path,
+#: so that `churn train --help` loads no scikit-learn (see `estimator_class`).
 ESTIMATORS = {
-    "logistic_regression": LogisticRegression,
-    "hist_gradient_boosting": HistGradientBoostingClassifier,
+    "logistic_regression": "sklearn.linear_model.LogisticRegression",
+    "hist_gradient_boosting": "sklearn.ensemble.HistGradientBoostingClassifier",
 }
+
+
+def estimator_class(name: str) -> type[BaseEstimator]:
+    """The scikit-learn class of estimator `name` (a key of `ESTIMATORS`)."""
+    module, _, cls = ESTIMATORS[name].rpartition(".")
+    return getattr(importlib.import_module(module), cls)
 
 
 def build(params: dict[str, Any], seed: int) -> Pipeline:
@@ -29,13 +38,17 @@ def build(params: dict[str, Any], seed: int) -> Pipeline:
     Numbers are standardised, 0/1 flags pass through, categories are one-hot
     encoded (a level unseen in training encodes as all zeros rather than failing).
     """
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
     name = params["estimator"]
     if name not in ESTIMATORS:
         raise ValueError(
             f"unknown estimator {name!r}; choose one of {list(ESTIMATORS)}"
         )
     hyper = dict(params.get(name) or {})
-    estimator = ESTIMATORS[name](random_state=seed, **hyper)
+    estimator = estimator_class(name)(random_state=seed, **hyper)
     features = ColumnTransformer(
         [
             ("numbers", StandardScaler(), contract.features_of("integer", "number")),
@@ -72,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
         prog="churn train",
         description=__doc__,
     ).parse_args(argv)
+    import pandas as pd
+
     config.setup_logging()
     params = config.load_params()
     data = pd.read_parquet(config.TRAIN_DATA)

@@ -23,10 +23,9 @@ import argparse
 import json
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from churn import config, lineage, stats
-from churn.review import evidence as ev
 from churn.review.rules import (
     CANNOT_JUDGE,
     Rules,
@@ -35,6 +34,11 @@ from churn.review.rules import (
     decide,
     validation_verdict,
 )
+
+# The evidence (pandas) is imported in `main`, after the arguments are parsed,
+# so that `churn gate --help` answers without loading it.
+if TYPE_CHECKING:
+    from churn.review import evidence as ev
 
 __all__ = ["Rules", "Verdict", "decide", "intervals", "judge", "main", "replay"]
 
@@ -183,6 +187,8 @@ def main(argv: list[str] | None = None, *, root: Path = config.ROOT) -> int:
         "this checkout's",
     )
     args = parser.parse_args(argv)
+    from churn.review import evidence as ev
+
     config.setup_logging()
     try:
         if args.recompute:

@@ -25,15 +25,18 @@ import argparse
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from churn import config, contract, lineage, stats
-from churn.pipeline import slices
-from churn.review import evidence as ev
 from churn.review import gate, plots, sections
 from churn.review.sections import PR_LABEL, SliceChange
+
+# pandas, the evidence and the slices are imported where they are used, so that
+# `churn report --help` answers without loading them.
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from churn.review import evidence as ev
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +70,8 @@ def slice_intervals(
     seed: int,
 ) -> dict[tuple[str, str], stats.Interval]:
     """Paired-bootstrap interval of `metric` within each slice of the shared rows."""
+    from churn.pipeline import slices
+
     rows = shared.merge(members, on=contract.ID, how="inner")
     out = {}
     for name in slices.COLUMNS:
@@ -109,6 +114,10 @@ def slice_changes(
 
 
 def _slices(evidence: ev.Evidence, found: Any, root: Path) -> list[SliceChange]:
+    import pandas as pd
+
+    from churn.pipeline import slices
+
     rules = evidence.rules
     metric = rules.metric if rules else stats.METRICS[0]
     test = root / config.FILES.test
@@ -135,6 +144,8 @@ def build(
 ) -> gate.Verdict:
     """Write the report for the workspace at `root` against `base_rev` to `out`
     (plots and the verdict file beside it); return the gate's verdict."""
+    from churn.review import evidence as ev
+
     verdict_file = gate.verdict_path(out)
     verdict_file.unlink(missing_ok=True)  # never leave a verdict of older evidence
     if not lineage.rev_exists(base_rev, cwd=root):
@@ -217,6 +228,8 @@ def main(argv: list[str] | None = None, *, root: Path = config.ROOT) -> int:
     gate.add_review_options(parser)
     parser.add_argument("--out", type=Path, default=Path("report.md"))
     args = parser.parse_args(argv)
+    from churn.review import evidence as ev
+
     config.setup_logging()
     try:
         if args.recompute:
