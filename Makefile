@@ -16,7 +16,7 @@ export PATH := $(BIN):$(PATH)
 export PYTHONPATH := $(CURDIR)/src
 
 .PHONY: help install repro next-month model-card test test-fast lint format dag metrics plots \
-	clean report gate lint-workflows act-train doc-images pull push bench bench-tiny package serve \
+	clean report gate lint-workflows act-train doc-images pull push bench bench-suite bench-tiny package serve \
 	lock notebook
 
 help: ## list the targets
@@ -182,6 +182,9 @@ BENCH_OUT ?= benchmarks/.work/tiny
 
 bench: $(BENCH_STAMP) ## benchmark the pipeline (bundled, 100k, 1M rows) and serving vs MLflow (~10 min; installs the bench extra); writes benchmarks/RESULTS.md
 	python benchmarks/run.py
+
+bench-suite: $(BENCH_STAMP) ## run the whole suite once and write its time per test folder to benchmarks/suite.json and RESULTS.md
+	python benchmarks/suite.py
 
 bench-tiny: $(BENCH_STAMP) ## the benchmark at small sizes, one repetition; writes to benchmarks/.work/tiny (BENCH_OUT=...)
 	python benchmarks/run.py --tiny --out $(BENCH_OUT)

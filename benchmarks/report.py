@@ -332,6 +332,32 @@ def review_rows(results: dict[str, Any]) -> tuple[list[str], Rows]:
     return ["step", "wall (s)", "CPU (s)", "imports (s)", "exit"], rows
 
 
+def suite_rows(results: dict[str, Any]) -> tuple[list[str], Rows]:
+    """The test suite per folder, from `make bench-suite` (benchmarks/suite.json)."""
+    suite = results.get("suite")
+    head = ["test folder", "tests", "failed", "seconds (its tests, summed)"]
+    if not suite:
+        return head, []
+    rows = [
+        [name, str(f["tests"]), str(f["failed"]), _s(f["seconds"])]
+        for name, f in suite["folders"].items()
+    ]
+    summed = sum(f["seconds"] for f in suite["folders"].values())
+    wall = suite.get("wall_s")
+    rows.append(
+        [
+            f"whole suite, {suite.get('cores', '?')} workers"
+            + (f", wall {_s(wall)} s" if wall else ""),
+            str(suite["tests"]),
+            str(suite["failed"]),
+            _s(summed),
+        ]
+    )
+    slowest = suite["slowest_file"]
+    rows.append([f"slowest file: `{slowest['path']}`", "", "", _s(slowest["seconds"])])
+    return head, rows
+
+
 def profile_rows(results: dict[str, Any]) -> tuple[list[str], Rows]:
     """The functions with the most cumulative time in the profiled stage."""
     prof = results.get("profile") or {}
@@ -369,6 +395,7 @@ SECTIONS = (
     ("Prediction", prediction_rows),
     ("Hostile input", hostile_rows),
     ("Prediction log and monitor", monitoring_rows),
+    ("Test suite", suite_rows),
     ("Profile: cumulative time", profile_rows),
     ("Profile: own time", profile_own_rows),
 )
@@ -546,6 +573,10 @@ METHOD = """\
 - **Profile**: the stage with the most work at the largest size up to 100,000 rows
   (`--profile-rows`), run again under cProfile; the import machinery is left out of
   the cumulative list because imports are measured above.
+- **Test suite**: `make bench-suite` runs the whole suite once as `make test` does
+  (one worker per core, a test file per worker) with pytest's JUnit report; per
+  folder, its tests' seconds with their setup and teardown, summed, so the folders
+  add up to more than the wall time (`benchmarks/suite.py`, `suite.json`).
 - Repeated figures are the fastest of their runs (on a shared machine other jobs
   only ever add time); the 100k and 1M runs are single runs. A benchmark, not a
   test: nothing here is asserted."""

@@ -58,6 +58,7 @@ from floor import run_floor, run_one_process
 from loop import run_cold, run_incremental, run_noop
 from review import run_review
 from scaling import run_profile, run_size, size_rows
+from suite import SUITE_JSON
 from targets import growth, targets
 from validation import run_validation
 
@@ -181,6 +182,8 @@ def benchmark(ctx: Context) -> dict[str, Any]:
             # Right away, while this size's batch and outputs are in place.
             results["profile"] = run_profile(ctx, repo, stages, results["scale"][-1])
     results["growth"] = growth(results["scale"])
+    if SUITE_JSON.is_file():  # measured apart, by `make bench-suite`
+        results["suite"] = json.loads(SUITE_JSON.read_text())
     results["targets"] = targets(results)
     results["machine"]["load_average_end"] = list(os.getloadavg())
     results["config"]["benchmark_s"] = time.perf_counter() - started
