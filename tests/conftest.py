@@ -137,6 +137,20 @@ def splits(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     )
 
 
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real model package folder of the bundled model, built once per test file."""
+    from delivery_helpers import build_package
+
+    return build_package(tmp_path_factory.mktemp("package"))
+
+
+@pytest.fixture(scope="module")
+def built_archive(built: Path) -> Path:
+    """The same package as the `.tar.gz` a release ships."""
+    return built.with_name(built.name + ".tar.gz")
+
+
 @pytest.fixture()
 def tiny(table: pd.DataFrame) -> pd.DataFrame:
     """Six real rows: both classes, and a not-yet-billed customer."""

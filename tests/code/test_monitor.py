@@ -13,11 +13,6 @@ from churn.delivery import judge, monitor, package, traffic
 from delivery_helpers import PARAMS, build_package, write_log
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_package(tmp_path_factory.mktemp("judged"))
-
-
 def run(tmp_path: Path, *args: str) -> tuple[int, dict]:
     out = tmp_path / "out"
     code = monitor.main([*args, "--out", str(out)])

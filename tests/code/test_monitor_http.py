@@ -23,7 +23,7 @@ from churn import contract
 from churn.delivery import predlog, smoke, traffic
 from churn.delivery.samples import request_rows
 from conftest import ROOT
-from delivery_helpers import PARAMS, build_package, source_env
+from delivery_helpers import PARAMS, source_env
 
 ENV = source_env()
 TIMEOUT = 300
@@ -32,16 +32,10 @@ TIMEOUT = 300
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = build_package(tmp_path_factory.mktemp("monitored"))
-    return folder.with_name(folder.name + ".tar.gz")
-
-
 @contextmanager
-def serving(built: Path, log_dir: Path) -> Iterator[smoke.Service]:
+def serving(built_archive: Path, log_dir: Path) -> Iterator[smoke.Service]:
     with delivery_helpers.serving(
-        built, "--no-access-log", "--log-dir", str(log_dir)
+        built_archive, "--no-access-log", "--log-dir", str(log_dir)
     ) as svc:
         yield svc
 
@@ -59,7 +53,9 @@ def send_month(url: str, month: int) -> None:
     assert f"customers of month {month}" in proc.stderr
 
 
-def monitor(log_dir: Path, built: Path, out: Path, *extra: str) -> tuple[int, dict]:
+def monitor(
+    log_dir: Path, built_archive: Path, out: Path, *extra: str
+) -> tuple[int, dict]:
     proc = subprocess.run(
         [
             sys.executable,
@@ -69,7 +65,7 @@ def monitor(log_dir: Path, built: Path, out: Path, *extra: str) -> tuple[int, di
             "--log-dir",
             str(log_dir),
             "--package",
-            str(built),
+            str(built_archive),
             "--out",
             str(out),
             *extra,
@@ -90,10 +86,10 @@ def _bad_customer(**change) -> dict:
 
 
 @pytest.fixture(scope="module")
-def learnt(built: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def learnt(built_archive: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A log of months 1-4, which the model learnt from, and a few refusals."""
     log_dir = tmp_path_factory.mktemp("learnt") / "log"
-    with serving(built, log_dir) as service:
+    with serving(built_archive, log_dir) as service:
         for month in (1, 2, 3, 4):
             send_month(service.url, month)
         url = f"{service.url}/predict"
@@ -111,9 +107,9 @@ def learnt(built: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_traffic_like_the_training_data_is_healthy(
-    learnt: Path, built: Path, tmp_path: Path
+    learnt: Path, built_archive: Path, tmp_path: Path
 ) -> None:
-    code, result = monitor(learnt, built, tmp_path)
+    code, result = monitor(learnt, built_archive, tmp_path)
     assert (code, result["verdict"], result["drifted_features"]) == (0, "healthy", [])
     customers = sum(len(traffic.month_customers(PARAMS, m)) for m in (1, 2, 3, 4))
     assert result["rows"] == customers
@@ -125,9 +121,9 @@ def test_traffic_like_the_training_data_is_healthy(
 
 
 def test_refused_requests_are_counted_per_rule(
-    learnt: Path, built: Path, tmp_path: Path
+    learnt: Path, built_archive: Path, tmp_path: Path
 ) -> None:
-    _, result = monitor(learnt, built, tmp_path)
+    _, result = monitor(learnt, built_archive, tmp_path)
     assert result["refused"] == {
         "requests": 5,
         "rules": {
@@ -142,7 +138,7 @@ def test_refused_requests_are_counted_per_rule(
 
 
 def test_a_corrupted_log_line_is_skipped_and_counted(
-    learnt: Path, built: Path, tmp_path: Path
+    learnt: Path, built_archive: Path, tmp_path: Path
 ) -> None:
     damaged = tmp_path / "log"
     damaged.mkdir()
@@ -154,20 +150,20 @@ def test_a_corrupted_log_line_is_skipped_and_counted(
     cut = next(i for i, line in enumerate(lines) if b'"kind":"scored"' in line)
     lines[cut] = lines[cut][: len(lines[cut]) // 2] + b"\n"  # a torn write
     last.write_bytes(b"".join(lines) + b'{"kind": "scored", "ts": "2026-')
-    code, result = monitor(damaged, built, tmp_path / "out")
+    code, result = monitor(damaged, built_archive, tmp_path / "out")
     assert code == 0 and result["log"]["skipped_lines"] == 2
-    whole = monitor(learnt, built, tmp_path / "whole")[1]
+    whole = monitor(learnt, built_archive, tmp_path / "whole")[1]
     torn = json.loads(files[-1].read_bytes().splitlines()[cut])
     assert result["rows"] == whole["rows"] - len(torn["customer_id"])
 
 
 def test_the_contract_promotion_month_recommends_retraining(
-    built: Path, tmp_path: Path
+    built_archive: Path, tmp_path: Path
 ) -> None:
     log_dir = tmp_path / "log"
-    with serving(built, log_dir) as service:
+    with serving(built_archive, log_dir) as service:
         send_month(service.url, 7)
-    code, result = monitor(log_dir, built, tmp_path / "out")
+    code, result = monitor(log_dir, built_archive, tmp_path / "out")
     assert (code, result["verdict"]) == (1, "retrain")
     assert "contract" in result["drifted_features"]
     assert result["features"]["contract"]["psi"] >= PARAMS["drift"]["psi_threshold"]
@@ -177,15 +173,17 @@ def test_the_contract_promotion_month_recommends_retraining(
 
 
 def test_realised_roc_auc_of_month_5_is_within_the_test_interval(
-    built: Path, tmp_path: Path
+    built_archive: Path, tmp_path: Path
 ) -> None:
     log_dir = tmp_path / "log"
-    with serving(built, log_dir) as service:
+    with serving(built_archive, log_dir) as service:
         send_month(service.url, 5)
     month = traffic.month_customers(PARAMS, 5)
     labels = tmp_path / "labels.csv"
     month[[contract.ID, contract.TARGET]].to_csv(labels, index=False)
-    code, result = monitor(log_dir, built, tmp_path / "out", "--labels", str(labels))
+    code, result = monitor(
+        log_dir, built_archive, tmp_path / "out", "--labels", str(labels)
+    )
     assert (code, result["verdict"]) == (0, "healthy")
     perf = result["performance"]
     assert perf["rows"] == len(month)
@@ -205,11 +203,11 @@ def _scored_customers(log_dir: Path) -> list[dict]:
 
 
 def test_a_full_disk_keeps_the_service_answering_and_counts_the_loss(
-    built: Path, tmp_path: Path
+    built_archive: Path, tmp_path: Path
 ) -> None:
     log_dir = tmp_path / "log"
     rows = request_rows(traffic.month_customers(PARAMS, 1).head(20))
-    with serving(built, log_dir) as service:
+    with serving(built_archive, log_dir) as service:
         url = f"{service.url}/predict"
         assert smoke.post_json(url, {"customers": rows[:5]}).status == 200
         deadline = time.monotonic() + 10
@@ -250,7 +248,7 @@ def _read_only(folder: Path) -> None:
 
 @pytest.mark.parametrize("case", ["a file in its place", "read-only"])
 def test_an_unwritable_log_folder_keeps_the_service_answering(
-    built: Path, tmp_path: Path, case: str
+    built_archive: Path, tmp_path: Path, case: str
 ) -> None:
     log_dir = tmp_path / "log"
     if case == "read-only":
@@ -260,7 +258,7 @@ def test_an_unwritable_log_folder_keeps_the_service_answering(
         log_dir.write_text("not a folder")
     rows = request_rows(traffic.month_customers(PARAMS, 1).head(3))
     try:
-        with serving(built, log_dir) as service:
+        with serving(built_archive, log_dir) as service:
             for _ in range(3):
                 reply = smoke.post_json(f"{service.url}/predict", {"customers": rows})
                 assert reply.status == 200 and len(reply.body["predictions"]) == 3

@@ -16,15 +16,10 @@ import pytest
 
 from churn.delivery import offload, package, serve
 from churn.delivery.samples import request_rows
-from delivery_helpers import build_package, bundled
+from delivery_helpers import bundled
 
 #: Unknown keys in a body that keeps the checking process busy for a while.
 MANY_KEYS = 300_000
-
-
-@pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_package(tmp_path_factory.mktemp("offload"))
 
 
 @pytest.fixture(autouse=True)

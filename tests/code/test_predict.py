@@ -10,12 +10,7 @@ import pytest
 from churn import contract
 from churn.delivery import predict
 from conftest import SOURCE
-from delivery_helpers import build_package, bundled, fitted, reference_proba
-
-
-@pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_package(tmp_path_factory.mktemp("batch"))
+from delivery_helpers import bundled, fitted, reference_proba
 
 
 def _write(table: pd.DataFrame, path: Path) -> Path:

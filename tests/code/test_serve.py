@@ -11,12 +11,7 @@ from churn import contract
 from churn.delivery import body, openapi, package, schema, serve, validation
 from churn.delivery.limits import Limits
 from churn.delivery.samples import request_rows
-from delivery_helpers import build_package, bundled
-
-
-@pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_package(tmp_path_factory.mktemp("app"))
+from delivery_helpers import bundled
 
 
 def _call(app, method: str, url: str, **kwargs) -> httpx.Response:

@@ -22,14 +22,10 @@ MAX_BATCH = 50
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = build_package(tmp_path_factory.mktemp("served"))
-    return folder.with_name(folder.name + ".tar.gz")
-
-
-@pytest.fixture(scope="module")
-def service(built: Path) -> Iterator[smoke.Service]:
-    with serving(built, "--max-batch", str(MAX_BATCH), "--no-access-log") as svc:
+def service(built_archive: Path) -> Iterator[smoke.Service]:
+    with serving(
+        built_archive, "--max-batch", str(MAX_BATCH), "--no-access-log"
+    ) as svc:
         yield svc
 
 
@@ -43,8 +39,8 @@ def test_listens_on_loopback(service: smoke.Service) -> None:
     assert service.alive()
 
 
-def test_health_and_model(service: smoke.Service, built: Path) -> None:
-    pkg = package.load(built)
+def test_health_and_model(service: smoke.Service, built_archive: Path) -> None:
+    pkg = package.load(built_archive)
     health = smoke.request(f"{service.url}/health")
     assert (health.status, health.body) == (
         200,
@@ -224,9 +220,9 @@ def test_service_is_still_up_after_the_bad_requests(
 
 
 def test_smoke_check_passes_on_a_good_service(
-    service: smoke.Service, built: Path
+    service: smoke.Service, built_archive: Path
 ) -> None:
-    assert smoke.check(service.url, package.load(built)) == []
+    assert smoke.check(service.url, package.load(built_archive)) == []
 
 
 def test_smoke_check_catches_a_service_with_another_model(

@@ -23,7 +23,7 @@ import pytest
 
 from churn.delivery import smoke
 from churn.delivery.samples import request_rows
-from delivery_helpers import build_package, bundled, serving
+from delivery_helpers import bundled, serving
 
 #: The limits the service under test runs with: small, so probes stay small.
 LIMITS = {
@@ -39,17 +39,11 @@ SLACK = 3.0
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = build_package(tmp_path_factory.mktemp("hostile"))
-    return folder.with_name(folder.name + ".tar.gz")
-
-
-@pytest.fixture(scope="module")
-def service(built: Path) -> Iterator[smoke.Service]:
+def service(built_archive: Path) -> Iterator[smoke.Service]:
     args = ["--no-access-log"]
     for key, value in LIMITS.items():
         args += ["-S", f"{key}={value}"]
-    with serving(built, *args) as svc:
+    with serving(built_archive, *args) as svc:
         yield svc
         assert not any("Traceback" in line for line in svc.log_lines), svc.log_lines
 

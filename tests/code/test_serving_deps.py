@@ -26,7 +26,7 @@ from packaging.utils import canonicalize_name
 
 from churn.delivery import package, smoke
 from conftest import PROBABILITY, ROOT
-from delivery_helpers import build_package, bundled, fitted, reference_proba
+from delivery_helpers import bundled, fitted, reference_proba
 
 #: What the extras bring and serving must never import.
 EXTRAS_ONLY = {"dvc", "great_expectations", "vl_convert", "pyarrow"}
@@ -96,12 +96,6 @@ def core_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": path}
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = build_package(tmp_path_factory.mktemp("core-served"))
-    return folder.with_name(folder.name + ".tar.gz")
-
-
 def _python(env: dict[str, str], *args: str, cwd: Path = ROOT):
     return subprocess.run(
         [sys.executable, *args],
@@ -126,13 +120,13 @@ def test_the_core_only_python_refuses_the_extras_and_the_pipeline(core_env) -> N
         assert "ModuleNotFoundError" in proc.stderr and "(not core)" in proc.stderr
 
 
-def test_loading_a_package_imports_no_extra(core_env, built: Path) -> None:
+def test_loading_a_package_imports_no_extra(core_env, built_archive: Path) -> None:
     code = (
         "import json, sys\n"
         "from pathlib import Path\n"
         "from churn import cli\n"
         "from churn.delivery import package, scorer, serve\n"
-        f"pkg = package.load(Path({str(built)!r}))\n"
+        f"pkg = package.load(Path({str(built_archive)!r}))\n"
         "serve.create_app(pkg)\n"
         "rows = pkg.read_json(package.EXAMPLES)['request']['customers']\n"
         "proba = scorer.from_model(pkg.model).proba(rows)\n"
@@ -143,11 +137,15 @@ def test_loading_a_package_imports_no_extra(core_env, built: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert not set(out["loaded"]) & EXTRAS_ONLY
-    recorded = package.load(built).read_json(package.EXAMPLES)["churn_probability"]
+    recorded = package.load(built_archive).read_json(package.EXAMPLES)[
+        "churn_probability"
+    ]
     assert out["proba"] == pytest.approx(recorded, abs=PROBABILITY)
 
 
-def test_churn_predict_scores_a_csv(core_env, built: Path, tmp_path: Path) -> None:
+def test_churn_predict_scores_a_csv(
+    core_env, built_archive: Path, tmp_path: Path
+) -> None:
     table = bundled().head(40)
     table.to_csv(tmp_path / "customers.csv", index=False)
     proc = _python(
@@ -160,7 +158,7 @@ def test_churn_predict_scores_a_csv(core_env, built: Path, tmp_path: Path) -> No
         "--output",
         str(tmp_path / "scored.csv"),
         "--package",
-        str(built),
+        str(built_archive),
     )
     assert proc.returncode == 0, proc.stderr
     scored = pd.read_csv(tmp_path / "scored.csv")
@@ -172,7 +170,9 @@ def test_churn_predict_scores_a_csv(core_env, built: Path, tmp_path: Path) -> No
     )
 
 
-def test_churn_serve_answers_over_http(core_env, built: Path) -> None:
-    with smoke.running(built, env=core_env, extra_args=("--no-access-log",)) as svc:
-        assert smoke.check(svc.url, package.load(built)) == []
+def test_churn_serve_answers_over_http(core_env, built_archive: Path) -> None:
+    with smoke.running(
+        built_archive, env=core_env, extra_args=("--no-access-log",)
+    ) as svc:
+        assert smoke.check(svc.url, package.load(built_archive)) == []
     assert "(not core)" not in "\n".join(svc.log_lines)

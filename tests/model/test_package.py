@@ -25,11 +25,6 @@ from delivery_helpers import (
 )
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_package(tmp_path_factory.mktemp("pkg"))
-
-
 def test_package_holds_model_hash_card_metrics_schema(built: Path) -> None:
     assert built.name == "churn-model-1.0.0"
     assert sorted(p.name for p in built.iterdir()) == [

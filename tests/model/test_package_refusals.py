@@ -32,14 +32,8 @@ from sklearn.preprocessing import FunctionTransformer
 from churn import contract, model_io
 from churn.delivery import archive, contents, package, predict, serve
 from conftest import SOURCE
-from delivery_helpers import build_package
 
 NAME = "churn-model-1.0.0"
-
-
-@pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_package(tmp_path_factory.mktemp("good"))
 
 
 def _copy(built: Path, tmp_path: Path) -> Path:
