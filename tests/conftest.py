@@ -140,7 +140,7 @@ def splits(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A real model package folder of the bundled model, built once per test file."""
-    from delivery_helpers import build_package
+    from delivery_helpers import build_package  # it imports this module
 
     return build_package(tmp_path_factory.mktemp("package"))
 

@@ -2,24 +2,27 @@
 validated outside the service's interpreter, and the service survives its death."""
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
 import sys
 import textwrap
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import httpx
 import orjson
 import pytest
 
-from churn.delivery import offload, package, serve
+from churn.delivery import offload, package, predlog, serve
 from churn.delivery.samples import request_rows
-from delivery_helpers import bundled
+from delivery_helpers import bundled, serving
 
 #: Unknown keys in a body that keeps the checking process busy for a while.
-MANY_KEYS = 300_000
+MANY_KEYS = 390_000
 
 
 @pytest.fixture(autouse=True)
@@ -29,20 +32,39 @@ def fresh_process():
     offload.shutdown()
 
 
+def _state(pid: int) -> str:
+    """The process's state letter (`Z` for a zombie), or "" once it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    return stat.rsplit(")", 1)[1].split()[0]
+
+
 def _gone(pid: int, within: float = 10.0) -> bool:
+    # A zombie has ended: only its parent (or an init that does not reap) holds it.
     deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        try:  # a child of this process: reap it, or it stays a zombie
-            if os.waitpid(pid, os.WNOHANG)[0] == pid:
-                return True
-        except ChildProcessError:
-            pass
+    while _state(pid) not in ("", "Z"):
+        if time.monotonic() > deadline:
+            return False
         time.sleep(0.05)
-    return False
+    return True
+
+
+def _cpu_ticks(pid: int) -> int:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+def _workers(pid: int) -> list[int]:
+    """The pool processes `pid` started (not multiprocessing's resource tracker)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
+            if b"spawn_main" in cmdline:
+                found.append(int(child))
+    return found
 
 
 def _post(client: httpx.AsyncClient, raw: bytes):
@@ -83,6 +105,7 @@ def test_a_declined_body_is_checked_in_another_process(built: Path) -> None:
         async with _client(app) as client:
             answer = await _post(client, b'{"customers": [{"tenure": "x"}]}')
             assert answer.status_code == 422, answer.text
+            assert "customers[0].tenure" in answer.json()["message"]
             return offload.pids()
 
     pids = asyncio.run(go())
@@ -104,8 +127,12 @@ def test_the_service_survives_the_checking_process_dying(built: Path) -> None:
             # Killed while it works on a body: that one request gets a 503.
             (second,) = offload.pids()
             assert second != first
+            idle = _cpu_ticks(second)
             pending = asyncio.ensure_future(_post(client, slow))
-            await asyncio.sleep(0.3)
+            # Killed once it has started on the body, whatever the machine's speed.
+            deadline = time.monotonic() + 10
+            while _cpu_ticks(second) < idle + 2 and time.monotonic() < deadline:
+                await asyncio.sleep(0.005)
             os.kill(second, signal.SIGKILL)
             lost = await pending
             recovered = await _post(client, b'{"customers": [{}]}')
@@ -150,3 +177,52 @@ def test_the_checking_process_ends_with_the_service() -> None:
             assert run.returncode == 0 and lines[1] == "[]", run.stderr
         else:
             assert run.returncode == -signal.SIGKILL
+
+
+def test_ctrl_c_stops_the_service_and_its_checking_process(built_archive: Path) -> None:
+    # Ctrl-C signals the service and the checking process alike: the service
+    # stops it once it has answered, and neither prints a traceback.
+    with serving(built_archive, "--no-access-log") as svc:
+        request = urllib.request.Request(
+            svc.url + "/predict",
+            data=b'{"customers": [{}]}',
+            headers={"Content-Type": "application/json"},
+        )
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=30)
+        assert refused.value.code == 422
+        refused.value.close()
+        (checker,) = _workers(svc.process.pid)
+        for pid in (checker, svc.process.pid):
+            os.kill(pid, signal.SIGINT)
+        svc.process.wait(timeout=30)
+        assert _gone(checker), "the checking process outlived the service"
+    assert not any("Traceback" in line for line in svc.log_lines), svc.log_lines
+
+
+def test_a_lost_body_is_logged_as_such(built: Path, tmp_path: Path) -> None:
+    plog = predlog.PredictionLog(tmp_path / "log", model="churn-model", version="1")
+    app = serve.create_app(package.load(built), plog=plog)
+    slow = orjson.dumps({"customers": [{f"k{i}": i for i in range(MANY_KEYS)}]})
+
+    async def go() -> httpx.Response:
+        async with _client(app) as client:
+            await _post(client, b'{"customers": [{}]}')
+            (pid,) = offload.pids()
+            idle = _cpu_ticks(pid)
+            pending = asyncio.ensure_future(_post(client, slow))
+            deadline = time.monotonic() + 10
+            while _cpu_ticks(pid) < idle + 2 and time.monotonic() < deadline:
+                await asyncio.sleep(0.005)
+            os.kill(pid, signal.SIGKILL)
+            return await pending
+
+    assert asyncio.run(go()).status_code == 503
+    plog.close()
+    records = [
+        json.loads(line)
+        for path in sorted((tmp_path / "log").glob("*.jsonl"))
+        for line in path.read_text().splitlines()
+    ]
+    refused = [r["rules"] for r in records if r["kind"] == "refused"]
+    assert refused[-1] == ["body: worker_lost"], refused

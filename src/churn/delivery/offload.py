@@ -19,6 +19,7 @@ import logging
 import multiprocessing
 import multiprocessing.connection
 import os
+import signal
 import threading
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -55,11 +56,16 @@ def check(
 
 
 def _watch_parent() -> None:
-    """In the checking process: end it when the service's process ends.
+    """In the checking process: leave the stopping to the service, and end when
+    the service's process ends.
 
     A service killed outright cannot stop it, and it would hold the service's
     output streams open for whoever reads them.
     """
+    # Ctrl-C and a service manager signal the whole process group; the service
+    # stops this process itself once its requests are answered.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     parent = multiprocessing.parent_process()
     if parent is None:
         return
@@ -74,6 +80,16 @@ def _watch_parent() -> None:
 def _executor() -> ProcessPoolExecutor:
     global _pool
     with _lock:
+        # A process that died while idle is replaced before it is handed a body:
+        # the pool would otherwise fail this body along with the one it lost.
+        # ProcessPoolExecutor names its processes only in this private mapping.
+        if _pool is not None and not all(
+            p.is_alive()
+            for p in _pool._processes.values()  # noqa: SLF001
+        ):
+            log.warning("the checking process had stopped; starting another")
+            _pool.shutdown(wait=False, cancel_futures=True)
+            _pool = None
         if _pool is None:
             # spawn, not fork: the service runs threads (uvicorn's, the prediction
             # log's writer) that a fork would copy in the middle of what they do.

@@ -21,7 +21,7 @@ from churn import config, contract, model_io
 from churn.data import cleaning, ingest
 from churn.delivery import package, schema
 
-# pydantic and the samples module are imported in `check_rows`, so that
+# The heavy libraries are imported inside the functions that use them, so that
 # `churn predict --help` answers without loading them.
 if TYPE_CHECKING:
     import pandas as pd
