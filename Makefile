@@ -184,7 +184,7 @@ bench: $(BENCH_STAMP) ## benchmark the pipeline (bundled, 100k, 1M rows) and ser
 	python benchmarks/run.py
 
 bench-suite: $(BENCH_STAMP) ## run the whole suite once and write its time per test folder to benchmarks/suite.json and RESULTS.md
-	python benchmarks/suite.py
+	python benchmarks/suite.py -- $(TEST_FLAGS)
 
 bench-tiny: $(BENCH_STAMP) ## the benchmark at small sizes, one repetition; writes to benchmarks/.work/tiny (BENCH_OUT=...)
 	python benchmarks/run.py --tiny --out $(BENCH_OUT)

@@ -344,9 +344,11 @@ def suite_rows(results: dict[str, Any]) -> tuple[list[str], Rows]:
     ]
     summed = sum(f["seconds"] for f in suite["folders"].values())
     wall = suite.get("wall_s")
+    run = f"pytest {suite['pytest_flags']}, " if suite.get("pytest_flags") else ""
     rows.append(
         [
-            f"whole suite, {suite.get('cores', '?')} workers"
+            f"whole suite ({run}{suite.get('cores', '?')} cores, commit "
+            f"`{suite.get('commit', '?')[:12]}`)"
             + (f", wall {_s(wall)} s" if wall else ""),
             str(suite["tests"]),
             str(suite["failed"]),

@@ -11,7 +11,7 @@ counted with its own setup and teardown (so a shared fixture counts once, in the
 test that built it); the folders' seconds add up to more than the wall time,
 because two workers run at once. The slowest file bounds how short the run can be.
 
-    python benchmarks/suite.py                 # run the suite, then write
+    python benchmarks/suite.py -- -n 2         # run the suite, then write
     python benchmarks/suite.py --junit r.xml   # summarise a report already made
 """
 
@@ -32,8 +32,8 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 SUITE_JSON = HERE / "suite.json"
-#: What `make test` runs, plus the JUnit report.
-PYTEST = [sys.executable, "-m", "pytest", "-q", "-n", "auto", "--dist", "loadfile"]
+#: What `make test` passes to pytest, unless the command line says otherwise.
+TEST_FLAGS = ["-n", "auto", "--dist", "loadfile"]
 
 log = logging.getLogger("benchmark")
 
@@ -83,10 +83,11 @@ def summarise(junit: Path, wall_s: float | None = None) -> dict[str, Any]:
     }
 
 
-def run_suite(junit: Path) -> tuple[int, float]:
+def run_suite(junit: Path, flags: list[str]) -> tuple[int, float]:
     """Run the whole suite with a JUnit report; its exit code and wall seconds."""
     started = time.perf_counter()
-    code = subprocess.call([*PYTEST, f"--junitxml={junit}"], cwd=ROOT)
+    cmd = [sys.executable, "-m", "pytest", "-q", *flags, f"--junitxml={junit}"]
+    code = subprocess.call(cmd, cwd=ROOT)
     return code, time.perf_counter() - started
 
 
@@ -95,14 +96,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--junit", type=Path, help="summarise this report; no run")
     parser.add_argument("--out", type=Path, default=SUITE_JSON)
+    parser.add_argument(
+        "flags", nargs="*", help="pytest's flags after --, as `make test` gives them"
+    )
     args = parser.parse_args(argv)
+    flags = args.flags or TEST_FLAGS
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     code, wall = 0, None
     junit = args.junit
     if junit is None:
         junit = HERE / ".work" / "suite.xml"
         junit.parent.mkdir(parents=True, exist_ok=True)
-        code, wall = run_suite(junit)
+        code, wall = run_suite(junit, flags)
     try:
         summary = summarise(junit, wall)
     except SuiteError as exc:
@@ -111,7 +116,9 @@ def main(argv: list[str] | None = None) -> int:
     commit = subprocess.run(
         ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True
     ).stdout.strip()
-    summary.update(commit=commit, cores=os.cpu_count(), exit=code)
+    summary.update(
+        commit=commit, cores=os.cpu_count(), pytest_flags=" ".join(flags), exit=code
+    )
     args.out.write_text(json.dumps(summary, indent=2) + "\n")
     log.info("wrote %s", args.out)
     results = HERE / "results.json"
