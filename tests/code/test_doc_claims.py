@@ -364,6 +364,32 @@ def test_the_serving_figures_quoted_are_the_benchmarks(page: str) -> None:
     assert stale_claims(text(page), serving_claims(page, serving_figures())) == []
 
 
+def hostile_claims(page: str) -> list[str]:
+    """The sentences of `page` that quote the hostile-input figures of RESULTS.md."""
+    rows = results_table("Hostile input")
+    worst = next(c for name, c in rows.items() if "390,000 unknown keys" in name)
+    health = next(c for name, c in rows.items() if name.startswith("GET /health"))
+    refused = worst[2].split(" (")[0]
+    p50, p99 = re.search(r"p50 ([\d.]+) ms, p99 ([\d.]+) ms", health[2]).groups()
+    if page == LEVEL2:
+        return [
+            f"takes {refused} to refuse",
+            f"answered in {p50} ms (p50) and {p99} ms (p99)",
+        ]
+    return [
+        f"is refused with 422 in {refused}",
+        f"still answers in {p50} ms at the median (p99 {p99} ms",
+    ]
+
+
+@pytest.mark.parametrize("page", [LEVEL2, BENCH_README])
+def test_the_hostile_input_figures_quoted_are_the_benchmarks(page: str) -> None:
+    claims = hostile_claims(page)
+    assert stale_claims(text(page), claims) == []
+    p99 = re.search(r"([\d.]+) ms(?: \(p99\))?$", claims[1]).group(1)
+    assert stale_claims(text(page).replace(f"{p99} ms", "99.9 ms"), claims)
+
+
 def test_a_stale_serving_figure_is_caught() -> None:
     figures = serving_figures()
     p50 = figures["churn serve"][0]
