@@ -5,6 +5,7 @@ import logging
 from pathlib import Path
 
 import httpx
+import orjson
 import pytest
 
 from churn import contract
@@ -215,3 +216,46 @@ def test_openapi_documents_every_refusal(built: Path) -> None:
         content = predict[status]["content"]["application/json"]["schema"]
         assert content == {"$ref": "#/components/schemas/Message"}, status
     assert openapi.Health.model_json_schema()["properties"]["status"]["const"] == "ok"
+
+
+# --- what is parsed on the event loop ------------------------------------------
+
+#: Bodies shaped to be parsed slowly, under the count of keys refused unparsed
+#: (for a batch of 10): an object of empty objects, a long array.
+CRAFTED = {
+    "empty objects as values": orjson.dumps(
+        {"customers": [{f"k{i}": {} for i in range(300)}]}
+    ),
+    "a long array of numbers": b'{"customers": [['
+    + b",".join([b"0"] * 50_000)
+    + b"]]}",
+}
+
+
+def test_only_a_body_shaped_like_a_batch_is_parsed_on_the_event_loop(
+    built: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parsed_here = []
+    fast = body.fast
+
+    def recording(raw: bytes):
+        parsed_here.append(len(raw))
+        return fast(raw)
+
+    monkeypatch.setattr(body, "fast", recording)
+    app = serve.create_app(package.load(built), max_batch=10)
+    rows = request_rows(bundled().head(10))
+    valid = orjson.dumps({"customers": rows})
+    check = schema.ColumnCheck(10)
+    assert check.could_be_batch(*body.marks(valid))
+    assert _call(app, "POST", "/predict", content=valid).status_code == 200
+    assert parsed_here == [len(valid)]
+    for name, raw in CRAFTED.items():
+        assert not check.could_be_batch(*body.marks(raw)), name
+        answer = _call(app, "POST", "/predict", content=raw)
+        assert answer.status_code == 422, (name, answer.text)
+        assert parsed_here == [len(valid)], f"{name} was parsed on the event loop"
+    # One customer more than the batch holds is the checking process's to word.
+    eleven = orjson.dumps({"customers": rows + rows[:1]})
+    assert not check.could_be_batch(*body.marks(eleven))
+    assert "at most 10" in _call(app, "POST", "/predict", content=eleven).text

@@ -107,6 +107,20 @@ class ColumnCheck:
         if any(":" in text for text in texts):
             raise ValueError("a column name or level holds ':'")
 
+    def could_be_batch(self, colons: int, braces: int, commas: int) -> bool:
+        """Whether a body with these marks (`churn.delivery.body.marks`) can be a
+        batch this check clears: one object around at most `limit` customers,
+        each of at most `width` members, and no comma but those between members
+        and between customers. A body that is not is never parsed on the event
+        loop; its names and levels holding no colon or comma, a valid one is.
+        """
+        customers = braces - 1
+        return (
+            0 <= customers <= self.limit
+            and colons <= 1 + self.width * customers
+            and commas <= colons
+        )
+
     def columns(
         self, body: Any, colons: int | None = None
     ) -> tuple[list[Any], dict[str, tuple[Any, ...]]] | None:

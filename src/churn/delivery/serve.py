@@ -144,16 +144,20 @@ def create_app(
         except ClientDisconnect:
             # Gone, or too slow: the protocol has answered 408 and closes.
             return Response(status_code=408)
-        colons, braces = body.marks(raw)
-        if colons > KEYS_MARGIN * check.members:
-            return unprocessable(validation.too_many_keys(colons, check.members, limit))
-        # orjson is slow on one huge object: a body whose objects hold more members
-        # on average than a customer has is not a valid batch, so it goes straight
-        # to the checking process rather than stall the event loop here.
+        seen = body.marks(raw)
+        if seen.colons > KEYS_MARGIN * check.members:
+            return unprocessable(
+                validation.too_many_keys(seen.colons, check.members, limit)
+            )
+        # Parsing holds the event loop for as long as it takes, so only a body
+        # shaped like a batch is parsed here: at most one object per customer of
+        # a full batch, as many members as they have fields, no more commas than
+        # members (no arrays but the list of customers). Anything else goes to
+        # the checking process.
         parsed = None
-        if colons <= 1 + check.width * max(0, braces - 1):
+        if check.could_be_batch(*seen):
             parsed = body.fast(raw)
-        checked = None if parsed is None else check.columns(parsed, colons)
+        checked = None if parsed is None else check.columns(parsed, seen.colons)
         if checked is None:
             try:
                 outcome = await offload.outcome(
