@@ -7,7 +7,8 @@ figures:
   (one customer with hundreds of thousands of unknown keys, thousands of empty
   customers), and that the answer is a 422;
 - `/health` while three clients keep sending those bodies: the latency of the one
-  request every health check depends on;
+  request every health check depends on; and the same while they send bodies
+  crafted to be slow to parse (`crafted_bodies`);
 - `churn monitor` on a prediction log of many rows: rows per second and peak memory.
 """
 
@@ -33,6 +34,8 @@ from churn.delivery import package, predlog, samples, scorer
 UNKNOWN_KEYS = 390_000
 #: Empty customers in the other bad batch.
 EMPTY_CUSTOMERS = 10_000
+#: Numbers in the array of the crafted body: 8 MB, under the body limit.
+LONG_ARRAY = 4_000_000
 #: Customers per line of the synthetic prediction log, as a batch client sends.
 PER_LINE = 1000
 
@@ -43,6 +46,16 @@ def bad_bodies() -> dict[str, bytes]:
     return {
         "one customer, 390,000 unknown keys": orjson.dumps({"customers": [keys]}),
         "10,000 empty customers": orjson.dumps({"customers": [{}] * EMPTY_CUSTOMERS}),
+    }
+
+
+def crafted_bodies() -> dict[str, bytes]:
+    """Refused bodies shaped to be slow to parse rather than to check, by name."""
+    empty = {f"k{i}": {} for i in range(UNKNOWN_KEYS)}
+    numbers = b",".join([b"0"] * LONG_ARRAY)
+    return {
+        "390,000 empty objects as values": orjson.dumps({"customers": [empty]}),
+        "an array of 4,000,000 numbers": b'{"customers": [[' + numbers + b"]]}",
     }
 
 
@@ -75,10 +88,13 @@ def refusals(url: str, repeats: int) -> dict[str, Any]:
     return out
 
 
-def health_under_burst(url: str, probes: int, senders: int = 3) -> dict[str, Any]:
-    """`/health` latency (ms) while `senders` clients keep posting the worst body."""
+def health_under_burst(
+    url: str, probes: int, senders: int = 3, body: bytes | None = None
+) -> dict[str, Any]:
+    """`/health` latency (ms) while `senders` clients keep posting `body` (default:
+    the worst of `bad_bodies`)."""
     host, port = _address(url)
-    body = next(iter(bad_bodies().values()))
+    body = body if body is not None else next(iter(bad_bodies().values()))
     stop = threading.Event()
 
     def send() -> None:

@@ -343,6 +343,12 @@ def run(
             "health_under_burst": hostile.health_under_burst(
                 service.url, probes=max(10, single // 8)
             ),
+            "health_under_crafted": {
+                name: hostile.health_under_burst(
+                    service.url, probes=max(10, single // 8), body=raw
+                )
+                for name, raw in hostile.crafted_bodies().items()
+            },
         }
         log.info("churn monitor on a log of %d customers", monitor_rows)
         result["monitor"] = hostile.monitor_throughput(
