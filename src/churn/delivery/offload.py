@@ -80,16 +80,6 @@ def _watch_parent() -> None:
 def _executor() -> ProcessPoolExecutor:
     global _pool
     with _lock:
-        # A process that died while idle is replaced before it is handed a body:
-        # the pool would otherwise fail this body along with the one it lost.
-        # ProcessPoolExecutor names its processes only in this private mapping.
-        if _pool is not None and not all(
-            p.is_alive()
-            for p in _pool._processes.values()  # noqa: SLF001
-        ):
-            log.warning("the checking process had stopped; starting another")
-            _pool.shutdown(wait=False, cancel_futures=True)
-            _pool = None
         if _pool is None:
             # spawn, not fork: the service runs threads (uvicorn's, the prediction
             # log's writer) that a fork would copy in the middle of what they do.
@@ -111,27 +101,24 @@ def _discard(broken: ProcessPoolExecutor) -> None:
 async def outcome(
     raw: bytes, *, max_depth: int, limit: int, max_errors: int
 ) -> validation.Outcome:
-    """`check(raw, ...)` in the checking process; `WorkerLost` if it died on it."""
+    """`check(raw, ...)` in the checking process; `WorkerLost` if two processes
+    in a row died before they answered it."""
     work = partial(check, max_depth=max_depth, limit=limit, max_errors=max_errors)
     loop = asyncio.get_running_loop()
-    pool = _executor()
-    try:
-        future = loop.run_in_executor(pool, work, raw)
-    except BrokenProcessPool:
-        # It died while idle (killed, out of memory): not this body's doing.
-        log.warning("the checking process had stopped; starting another")
-        _discard(pool)
+    for attempt in (1, 2):
         pool = _executor()
-        future = loop.run_in_executor(pool, work, raw)
-    try:
-        return await future
-    except BrokenProcessPool as exc:
-        log.error("the checking process stopped on a %d-byte body", len(raw))
-        _discard(pool)
-        raise WorkerLost(
-            "the process that checks this kind of body stopped while checking it; "
-            "retry, and split the batch if it happens again"
-        ) from exc
+        try:
+            return await loop.run_in_executor(pool, work, raw)
+        except BrokenProcessPool:
+            _discard(pool)
+            # The process may have died before the body reached it (killed, out
+            # of memory, or dying as it was handed over): once more, on a new one.
+            log.warning("the checking process stopped (attempt %d of 2)", attempt)
+    log.error("the checking process stopped twice on a %d-byte body", len(raw))
+    raise WorkerLost(
+        "the process that checks this kind of body stopped twice while checking "
+        "it; retry, and split the batch if it happens again"
+    )
 
 
 def pids() -> list[int]:

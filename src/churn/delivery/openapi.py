@@ -90,7 +90,7 @@ def responses(limits: Limits) -> tuple[dict[int | str, Any], dict[int | str, Any
         ),
         503: _refusal(
             f"{limits.max_concurrency} connections are being served "
-            "(serve.max_concurrency), or the process that checks bodies stopped "
+            "(serve.max_concurrency), or two processes that check bodies stopped "
             "on this one; retry after the seconds in Retry-After"
         ),
     }
