@@ -40,7 +40,7 @@ _lock = threading.Lock()
 
 
 class WorkerLost(Exception):
-    """The checking process stopped while it held this body."""
+    """Two checking processes in a row stopped while they held this body."""
 
 
 def check(
