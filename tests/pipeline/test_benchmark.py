@@ -156,6 +156,17 @@ def test_health_target_takes_the_worst_burst() -> None:
     assert unmeasured["value"] == "not measured" and not unmeasured["met"]
 
 
+def test_overhead_target_compares_cold_with_one_process() -> None:
+    targets = _load("targets", ROOT / "benchmarks" / "targets.py")
+    cold = {"cold": {"wall_s": 14.0}}
+    met = targets.overhead_target({**cold, "one_process": {"wall_s": 10.0}})
+    assert met["met"] and met["value"] == "14.0 s vs 10.0 s (1.40 x)"
+    missed = targets.overhead_target({**cold, "one_process": {"wall_s": 6.0}})
+    assert not missed["met"] and "(2.33 x)" in missed["value"]
+    unmeasured = targets.overhead_target(cold)
+    assert unmeasured["value"] == "not measured" and not unmeasured["met"]
+
+
 @pytest.mark.slow
 def test_tiny_benchmark_measures_every_section(tmp_path: Path) -> None:
     # The serving section measures MLflow too, which only the bench extra installs.
@@ -217,7 +228,7 @@ def test_tiny_benchmark_measures_every_section(tmp_path: Path) -> None:
     review = results["review"]["steps"]
     assert list(review) == ["report", "gate"] and review["report"]["exit"] == 0
     assert all(step["wall_s"] > 0 for step in review.values())
-    assert len(results["targets"]) == 11
+    assert len(results["targets"]) == 12
     assert any("bare GX" in t["target"] for t in results["targets"])
     markdown = (tmp_path / "RESULTS.md").read_text()
     for title in TITLES:
