@@ -3,12 +3,13 @@
 
 The pull request changes a line of README.md, which nothing the pipeline reads. The
 job's own `make install` builds a fresh `.venv` from the lock, as on GitHub, with a
-warm pip cache: pip's own cache in `WORK/pip-cache`, and the lock's files fetched
-once into `WORK/wheels` and offered to pip as local files (`PIP_FIND_LINKS`), since
-an index or proxy that sends no caching headers leaves pip's HTTP cache empty. A
-first run fills both (or finds them filled by an earlier benchmark), and the second
-run is the one measured; the files pip downloaded, found locally or took from its
-cache in that run are counted from its output. Every step's time is the one act
+warm pip: every file of the lock fetched once from the index into `WORK/wheels`,
+and pip's cache in `WORK/pip-cache` for the wheels it builds. The job's pip reads
+only those (`PIP_FIND_LINKS`, `PIP_NO_INDEX`): an index that sends no caching
+headers leaves pip's HTTP cache empty, so a cache of downloads alone would stay cold.
+A first run fills pip's cache (or finds it filled by an earlier benchmark), and the
+second run is the one measured; the files pip downloaded, found on disk or took from
+its cache in that run are counted from its output. Every step's time is the one act
 prints when the step ends; the total is the wall time of the act run.
 The DVC cache stays cold (the cache stand-in misses), so `dvc repro` runs every
 stage. A run that fails, or a log without a step the job always runs, stops the
@@ -22,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import re
 import shutil
 import subprocess
@@ -164,10 +164,14 @@ def neutral_clone(dest: Path, source: Path = ROOT) -> Path:
 
 
 def pip_env(pip_cache: Path, wheels: Path) -> dict[str, str]:
-    """The job's environment for a warm pip: its cache, and the lock's files
-    offered before whatever the machine's own settings offer."""
-    links = " ".join(filter(None, [str(wheels), os.environ.get("PIP_FIND_LINKS")]))
-    return {"PIP_CACHE_DIR": str(pip_cache), "PIP_FIND_LINKS": links}
+    """The job's environment for a warm pip: its cache, and every file of the lock
+    on disk. No index: given an index, pip prefers its copy of a file whose hash
+    the index states over the same file on disk, and fetches it again."""
+    return {
+        "PIP_CACHE_DIR": str(pip_cache),
+        "PIP_FIND_LINKS": str(wheels),
+        "PIP_NO_INDEX": "1",
+    }
 
 
 def timed_run(repo: Path, *, venv: Path, work: Path, pip: dict[str, str]) -> dict:

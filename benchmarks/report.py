@@ -349,7 +349,7 @@ def actpr_rows(results: dict[str, Any]) -> tuple[list[str], Rows]:
     steps = sum(step["wall_s"] for step in act["steps"])
     rows.append(
         [
-            "act itself: setting up, skipped steps, between steps",
+            "act itself: setting up and cleaning up the job, between steps",
             _s(act["wall_s"] - steps),
             _s(before["wall_s"] - sum(before["steps"].values())),
         ]
@@ -593,10 +593,12 @@ METHOD = """\
   `pr` branch adds a line to `README.md`, which nothing the pipeline reads, and
   `.github/workflows/train.yml` run on it by `act` in host mode as
   `tests/workflows/actrun.py` runs it, with the stand-in actions and a cold DVC cache.
-  The job's own `make install` builds a fresh `.venv` from the lock; pip's cache
-  (`PIP_CACHE_DIR`, kept in the benchmark's work folder) is filled by a first run and
-  the second run is measured. Each step's time is the one act prints as the step
-  ends; the total is the act run's wall time. A run that fails stops the benchmark.
+  The job's own `make install` builds a fresh `.venv` from the lock, from every file
+  of the lock fetched once into the work folder (`PIP_FIND_LINKS`, `PIP_NO_INDEX`)
+  and with pip's cache (`PIP_CACHE_DIR`) for the wheels it builds; a first run fills
+  that cache and the second run is measured. Each step's time is the one act prints
+  as the step ends; the total is the act run's wall time. A run that fails stops the
+  benchmark; one in which pip downloaded a file does not meet the target.
 - **Validation throughput**: rows divided by the `validate` stage's work time (reading
   the CSV plus running the Great Expectations checkpoint and Data Docs; the stage
   validates the newest month, then the whole table). Beside it
