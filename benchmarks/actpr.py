@@ -15,7 +15,7 @@ The DVC cache stays cold (the cache stand-in misses), so `dvc repro` runs every
 stage. A run that fails, or a log without a step the job always runs, stops the
 measurement with an error instead of giving a figure.
 
-    python benchmarks/actpr.py --work benchmarks/.work/actpr   # about 4 minutes
+    python benchmarks/actpr.py --work benchmarks/.work/actpr   # about five minutes
 """
 
 from __future__ import annotations
