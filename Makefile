@@ -180,7 +180,7 @@ clean: ## remove the virtualenv and caches (not the DVC cache)
 
 BENCH_OUT ?= benchmarks/.work/tiny
 
-bench: $(BENCH_STAMP) ## benchmark the pipeline (bundled, 100k, 1M rows) and serving vs MLflow (~10 min; installs the bench extra); writes benchmarks/RESULTS.md
+bench: $(BENCH_STAMP) ## benchmark the pipeline (bundled, 100k, 1M rows), serving vs MLflow and a pull request under act (~15 min; installs the bench extra); writes benchmarks/RESULTS.md
 	python benchmarks/run.py
 
 bench-suite: $(BENCH_STAMP) ## run the whole suite once and write its time per test folder to benchmarks/suite.json and RESULTS.md

@@ -48,6 +48,8 @@ class Context:
     batch_repeats: int = 50
     #: Customers in the prediction log `churn monitor` reads.
     monitor_rows: int = 1_000_000
+    #: Time a neutral pull request under act (`actpr.py`, a few minutes).
+    act_pr: bool = False
 
 
 def repo_env(ctx: Context, repo: Path) -> dict[str, str]:

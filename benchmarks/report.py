@@ -334,6 +334,42 @@ def review_rows(results: dict[str, Any]) -> tuple[list[str], Rows]:
     return ["step", "wall (s)", "CPU (s)", "imports (s)", "exit"], rows
 
 
+def actpr_rows(results: dict[str, Any]) -> tuple[list[str], Rows]:
+    """train.yml under act on a neutral pull request, per step, next to the run
+    its target is measured against."""
+    act = results.get("actpr")
+    before = (act or {}).get("before") or {"steps": {}, "wall_s": None}
+    head = ["step", "seconds", f"the {_s(before['wall_s'])} s run before (s)"]
+    if not act:
+        return head, []
+    rows = [
+        [step["step"], _s(step["wall_s"]), _s(before["steps"].get(step["make"]))]
+        for step in act["steps"]
+    ]
+    steps = sum(step["wall_s"] for step in act["steps"])
+    rows.append(
+        [
+            "act itself: setting up and cleaning up the job, between steps",
+            _s(act["wall_s"] - steps),
+            _s(before["wall_s"] - sum(before["steps"].values())),
+        ]
+    )
+    rows.append(["total", _s(act["wall_s"]), _s(before["wall_s"])])
+    rows.append(
+        ["the same run just before, which fills pip's cache", _s(act["warm_up_s"]), ""]
+    )
+    pip = act["pip"]
+    rows.append(
+        [
+            f"make install's files: {pip['downloaded']} downloaded, {pip['local']} "
+            f"on disk, {pip['cached']} from pip's cache",
+            "",
+            "",
+        ]
+    )
+    return head, rows
+
+
 def suite_rows(results: dict[str, Any]) -> tuple[list[str], Rows]:
     """The test suite per folder, from `make bench-suite` (benchmarks/suite.json)."""
     suite = results.get("suite")
@@ -393,6 +429,7 @@ SECTIONS = (
     ("Cold run per stage", cold_rows),
     ("The development loop", loop_rows),
     ("Pull-request report", review_rows),
+    ("Pull request under act", actpr_rows),
     ("Scaling (each stage's command run directly)", scale_rows),
     ("Validation throughput", validation_rows),
     ("Outputs kept in git", outputs_rows),
@@ -552,6 +589,16 @@ METHOD = """\
   --verdict report.json` against `HEAD`, in the clone the incremental runs left
   retrained with another train parameter (a one-param pull request), as `train.yml`
   runs them after `dvc repro`; the fastest of the repetitions.
+- **Pull request under act** (`benchmarks/actpr.py`, not in tiny mode): a clone whose
+  `pr` branch adds a line to `README.md`, which nothing the pipeline reads, and
+  `.github/workflows/train.yml` run on it by `act` in host mode as
+  `tests/workflows/actrun.py` runs it, with the stand-in actions and a cold DVC cache.
+  The job's own `make install` builds a fresh `.venv` from the lock, from every file
+  of the lock fetched once into the work folder (`PIP_FIND_LINKS`, `PIP_NO_INDEX`)
+  and with pip's cache (`PIP_CACHE_DIR`) for the wheels it builds; a first run fills
+  that cache and the second run is measured. Each step's time is the one act prints
+  as the step ends; the total is the act run's wall time. A run that fails stops the
+  benchmark; one in which pip downloaded a file does not meet the target.
 - **Validation throughput**: rows divided by the `validate` stage's work time (reading
   the CSV plus running the Great Expectations checkpoint and Data Docs; the stage
   validates the newest month, then the whole table). Beside it

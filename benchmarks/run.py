@@ -22,14 +22,16 @@ Everything runs in scratch clones of this repository's committed state (under
    the batch next to bare Great Expectations running the same expectations on the
    same table, in one process;
 8. profile: cProfile of the stage with the most work at the largest size up to
-   `--profile-rows` (100,000 by default, which keeps the run near ten minutes).
+   `--profile-rows` (100,000 by default, which keeps the run near ten minutes);
+9. pull request under act (`actpr.py`, not in `--tiny`): `train.yml` on a neutral
+   pull request, its own `make install` included, with a warm pip cache, per step.
 
 The stages and their commands come from `dvc repro --dry`, so new stages are measured
 without changing this script. Results go to `results.json` and `RESULTS.md`.
 
 This file is the command line and the order of the sections; each lives beside it:
 `loop.py` (1-3), `review.py` (3), `floor.py` (4), `serving.py` (5), `scaling.py` (6, 8),
-`validation.py` (7), on top of
+`validation.py` (7), `actpr.py` (9), on top of
 `timing.py` (timing one command) and `clones.py` (the scratch clone); `targets.py`
 judges the figures and `report.py` renders them.
 
@@ -53,7 +55,8 @@ from pathlib import Path
 from typing import Any
 
 import report
-from clones import ROOT, Context, plan, repo_env
+from actpr import run_actpr
+from clones import ROOT, VENV, Context, plan, repo_env
 from floor import run_floor, run_one_process
 from loop import run_cold, run_incremental, run_noop
 from review import run_review
@@ -182,6 +185,8 @@ def benchmark(ctx: Context) -> dict[str, Any]:
             # Right away, while this size's batch and outputs are in place.
             results["profile"] = run_profile(ctx, repo, stages, results["scale"][-1])
     results["growth"] = growth(results["scale"])
+    if ctx.act_pr:
+        results["actpr"] = run_actpr(ctx.work / "actpr", VENV)
     if SUITE_JSON.is_file():  # measured apart, by `make bench-suite`
         results["suite"] = json.loads(SUITE_JSON.read_text())
     results["targets"] = targets(results)
@@ -233,6 +238,7 @@ def main(argv: list[str] | None = None) -> int:
         batch_rows=200 if args.tiny else 1000,
         batch_repeats=5 if args.tiny else 50,
         monitor_rows=20_000 if args.tiny else 1_000_000,
+        act_pr=not args.tiny,
     )
     results = benchmark(ctx)
     results["config"]["mode"] = "tiny" if args.tiny else "default"
