@@ -157,9 +157,10 @@ def test_ingest_refuses_a_table_without_the_contract_dtypes(
     assert "file not found" in caplog.text and not out.exists()
 
 
+@pytest.mark.parametrize("last", [False, True], ids=["bad-first", "bad-last"])
 @pytest.mark.parametrize("fault", ["fails an expectation", "cannot be read"])
 def test_a_failed_validation_writes_no_table_and_leaves_none_behind(
-    stage: Path, tmp_path: Path, fault: str
+    stage: Path, tmp_path: Path, fault: str, last: bool
 ) -> None:
     bad = tmp_path / "bad.csv"
     good = config.ALL_BATCHES.read_text(encoding="utf-8")
@@ -169,10 +170,10 @@ def test_a_failed_validation_writes_no_table_and_leaves_none_behind(
         bad.write_text(good.replace(",", ";"), encoding="utf-8")
     out = tmp_path / "all.parquet"
     out.write_bytes(b"a table an earlier run checked")
-    argv = ["--source", str(bad), "--source", str(config.ALL_BATCHES)]
+    sources = [str(config.LATEST_BATCH), str(bad)] if last else [str(bad), "x.csv"]
+    argv = [arg for source in sources for arg in ("--source", source)]
     assert validate.main([*argv, "--out", str(out)]) == 1
     assert not out.exists()
-    # The summary and the exit code are those of a run without --out.
     assert json.loads(config.VALIDATION_METRICS.read_text())["success"] is False
 
 
