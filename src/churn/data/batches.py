@@ -71,39 +71,45 @@ def arrival_order(ids: pd.Series, source: str = "<upstream>") -> np.ndarray:
     return numeric.to_numpy("float64")
 
 
+def _blocks(key: np.ndarray, months: int) -> list[np.ndarray]:
+    """Row positions of each month: near-equal blocks of the stable `key` order."""
+    import numpy as np
+
+    if months < 1:
+        raise ValueError(f"months must be at least 1, got {months}")
+    if months > len(key):
+        raise ValueError(f"cannot cut {len(key)} rows into {months} months")
+    return np.array_split(np.argsort(key, kind="stable"), months)
+
+
 def assign_months(ids: pd.Series, months: int) -> pd.Series:
     """Month 1..`months` of each customer: near-equal blocks in `customer_id` order."""
     import numpy as np
     import pandas as pd
 
-    if months < 1:
-        raise ValueError(f"months must be at least 1, got {months}")
-    if months > len(ids):
-        raise ValueError(f"cannot cut {len(ids)} rows into {months} months")
-    order = np.argsort(arrival_order(ids), kind="stable")
     month = np.empty(len(ids), dtype="int64")
-    for number, block in enumerate(np.array_split(order, months), start=1):
+    for number, block in enumerate(_blocks(arrival_order(ids), months), start=1):
         month[block] = number
     return pd.Series(month, index=ids.index, name="month")
 
 
 def calendar(upstream_ids: pd.Series, months: int) -> dict[str, Any]:
     """What `month_of` needs of the upstream, as JSON: `months`, the last id of
-    each month by `assign_months`, and the upstream's ids as runs of consecutive
-    whole numbers (one run for ids 1..n), so that ingest never reads it again."""
+    each month as `assign_months` cuts them, and the upstream's ids as runs of
+    consecutive whole numbers (one run for ids 1..n), so ingest need not read it."""
     import numpy as np
-    import pandas as pd
 
-    ids = arrival_order(upstream_ids).astype("int64")
-    month = assign_months(upstream_ids, months).to_numpy()
-    last = pd.Series(ids).groupby(month).max()
-    known = np.unique(ids)
-    breaks = np.flatnonzero(np.diff(known) != 1)
+    key = arrival_order(upstream_ids).astype("int64")
+    # A block's last row in the stable order holds its largest id.
+    last = [int(key[block[-1]]) for block in _blocks(key, months)]
+    known = np.sort(key)
+    # A run continues over repeats (step 0) and the next whole number (step 1).
+    breaks = np.flatnonzero(np.diff(known) > 1)
     starts = known[np.r_[0, breaks + 1]]
     stops = known[np.r_[breaks, len(known) - 1]]
     return {
         "months": months,
-        "last_ids": [int(v) for v in last.to_numpy()],
+        "last_ids": last,
         "id_runs": [[int(a), int(b)] for a, b in zip(starts, stops, strict=True)],
     }
 
