@@ -119,6 +119,7 @@ def test_ingest_refuses_a_validated_table_of_customers_the_upstream_lacks(
         ("missing", "file not found"),
         ("not json", "not JSON"),
         ("wrong shape", "not the months file"),
+        ("runs not pairs", "not the months file"),
     ],
 )
 def test_ingest_refuses_a_months_file_it_cannot_use(
@@ -134,6 +135,8 @@ def test_ingest_refuses_a_months_file_it_cannot_use(
         path.write_text("{", encoding="utf-8")
     elif fault == "wrong shape":
         path.write_text('{"months": 7, "last_ids": [1], "id_runs": []}\n')
+    elif fault == "runs not pairs":
+        path.write_text('{"months": 1, "last_ids": [9], "id_runs": [[1]]}\n')
     monkeypatch.setattr(config, "MONTHS_FILE", path)
     out = tmp_path / "raw.parquet"
     assert ingest.main(["--out", str(out)]) == 1

@@ -202,6 +202,7 @@ def read_months(path: Path) -> dict[str, Any]:
         and isinstance(months.get("last_ids"), list)
         and len(months["last_ids"]) == months["months"] >= 1
         and isinstance(months.get("id_runs"), list)
+        and all(isinstance(r, list) and len(r) == 2 for r in months["id_runs"])
     ):
         raise IngestError(
             f"{path}: not the months file `churn batches` writes (months, last_ids, "
