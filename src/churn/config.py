@@ -45,6 +45,12 @@ class Files:
     lock: str = "dvc.lock"
     latest_batch: str = "data/batches/latest.csv"
     all_batches: str = "data/batches/all.csv"
+    #: `validate`'s typed copy of `ingest.source`, written once it passed: what
+    #: `ingest` reads, so that the table is parsed from CSV once per run.
+    validated: str = "data/batches/all.parquet"
+    #: Where the months fall in the upstream's ids, written by `batches`: what
+    #: `ingest` tags months by, without parsing the upstream again.
+    months: str = "data/batches/months.json"
     raw: str = "data/raw/churn.parquet"
     train: str = "data/prepared/train.parquet"
     test: str = "data/prepared/test.parquet"
@@ -80,6 +86,8 @@ LOCK_FILE = ROOT / FILES.lock
 DATA_DIR = ROOT / "data"
 LATEST_BATCH = ROOT / FILES.latest_batch
 ALL_BATCHES = ROOT / FILES.all_batches
+VALIDATED_TABLE = ROOT / FILES.validated
+MONTHS_FILE = ROOT / FILES.months
 RAW_DATA = ROOT / FILES.raw
 TRAIN_DATA = ROOT / FILES.train
 TEST_DATA = ROOT / FILES.test

@@ -149,12 +149,24 @@ def test_byte_order_mark_is_accepted(csv_copy: Path) -> None:
     assert list(ingest.read_batch(csv_copy).columns) == contract.names()
 
 
+@pytest.fixture()
+def months_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The bundled upstream's months file, where the entry point reads it."""
+    path = tmp_path / "months.json"
+    upstream = ingest.read_csv_text(SOURCE)[contract.ID]
+    batches.write_json(batches.calendar(upstream, 7), path)
+    monkeypatch.setattr(ingest.config, "MONTHS_FILE", path)
+    return path
+
+
+@pytest.mark.usefixtures("months_file")
 def test_entry_point_writes_parquet(csv_copy: Path, tmp_path: Path) -> None:
     out = tmp_path / "raw.parquet"
     assert ingest.main(["--source", str(csv_copy), "--out", str(out)]) == 0
     assert len(pd.read_parquet(out)) == 7043
 
 
+@pytest.mark.usefixtures("months_file")
 def test_entry_point_fails_without_writing(tmp_path: Path) -> None:
     out = tmp_path / "raw.parquet"
     assert ingest.main(["--source", str(tmp_path / "nope.csv"), "--out", str(out)]) == 1
@@ -165,7 +177,7 @@ def test_each_row_gets_the_month_it_arrived_in(table: pd.DataFrame) -> None:
     upstream = ingest.read_csv_text(SOURCE)[contract.ID]
     # Rows in any order, a subset of the upstream: the month is the batches rule's.
     rows = table.sample(frac=0.3, random_state=0)
-    tagged = ingest.with_month(rows, upstream, months=7, source="t.csv")
+    tagged = ingest.with_month(rows, batches.calendar(upstream, 7), source="t.csv")
     expected = batches.assign_months(upstream, 7).set_axis(upstream.astype(int))
     assert list(tagged.columns) == [*contract.names(), contract.MONTH]
     assert tagged[contract.MONTH].dtype == "Int64"
@@ -176,7 +188,7 @@ def test_a_customer_the_upstream_lacks_has_no_month(table: pd.DataFrame) -> None
     upstream = ingest.read_csv_text(SOURCE)[contract.ID]
     stranger = table.head(3).assign(**{contract.ID: pd.array([1, 2, 99999], "Int64")})
     with pytest.raises(ingest.IngestError, match="99999") as err:
-        ingest.with_month(stranger, upstream, months=7, source="t.csv")
+        ingest.with_month(stranger, batches.calendar(upstream, 7), source="t.csv")
     assert err.value.column == contract.ID
 
 
@@ -203,6 +215,7 @@ def test_month_is_neither_a_feature_nor_a_request_field(table: pd.DataFrame) -> 
     assert check.columns({"customers": [customer | {contract.MONTH: 1}]}) is None
 
 
+@pytest.mark.usefixtures("months_file")
 def test_entry_point_writes_the_month_column(csv_copy: Path, tmp_path: Path) -> None:
     out = tmp_path / "raw.parquet"
     assert ingest.main(["--source", str(csv_copy), "--out", str(out)]) == 0

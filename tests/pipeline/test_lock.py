@@ -4,6 +4,7 @@ import re
 
 import yaml
 
+from churn import config
 from conftest import ROOT, run
 
 
@@ -21,3 +22,14 @@ def test_lock_holds_exactly_the_stages_of_dvc_yaml() -> None:
     lock = yaml.safe_load((ROOT / "dvc.lock").read_text())["stages"]
     stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
     assert set(lock) == set(stages)
+
+
+def test_ingest_reads_what_validate_wrote_and_no_csv() -> None:
+    # The table is parsed from CSV once, by validate; ingest's recorded inputs are
+    # validate's typed table and months file, with the hashes validate wrote.
+    lock = yaml.safe_load((ROOT / "dvc.lock").read_text())["stages"]
+    written = {o["path"]: o["md5"] for o in lock["validate"]["outs"]}
+    read = {d["path"]: d["md5"] for d in lock["ingest"]["deps"]}
+    assert not [p for p in read if p.endswith(".csv")], read
+    for path in (config.FILES.validated, config.FILES.months):
+        assert read[path] == written[path], path

@@ -17,22 +17,24 @@ The upstream data has no dates, so time is simulated by a fixed rule:
 
 Writes `data/batches/latest.csv` (the newest month alone, validated on its own) and
 `data/batches/all.csv` (every included month: the table the model learns from),
-both with the upstream's columns alone. `ingest` tags each row with its month by
-the same rule (`month_of`).
+both with the upstream's columns alone, and `data/batches/months.json`, where the
+months fall in the upstream's ids: `ingest` tags each row with its month from it,
+by the same rule (`month_of`).
 """
 
 from __future__ import annotations
 
 import argparse
 import inspect
+import json
 import logging
 import re
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from churn import config, contract, split
+from churn import config, contract
 from churn.data import csvfile
+from churn.data.shifts import SHIFTS
 
 # NumPy and pandas are imported in the functions that use them, so that
 # `churn batches --help` and `churn next-month --help` answer without loading them.
@@ -69,82 +71,71 @@ def arrival_order(ids: pd.Series, source: str = "<upstream>") -> np.ndarray:
     return numeric.to_numpy("float64")
 
 
+def _blocks(key: np.ndarray, months: int) -> list[np.ndarray]:
+    """Row positions of each month: near-equal blocks of the stable `key` order."""
+    import numpy as np
+
+    if months < 1:
+        raise ValueError(f"months must be at least 1, got {months}")
+    if months > len(key):
+        raise ValueError(f"cannot cut {len(key)} rows into {months} months")
+    return np.array_split(np.argsort(key, kind="stable"), months)
+
+
 def assign_months(ids: pd.Series, months: int) -> pd.Series:
     """Month 1..`months` of each customer: near-equal blocks in `customer_id` order."""
     import numpy as np
     import pandas as pd
 
-    if months < 1:
-        raise ValueError(f"months must be at least 1, got {months}")
-    if months > len(ids):
-        raise ValueError(f"cannot cut {len(ids)} rows into {months} months")
-    order = np.argsort(arrival_order(ids), kind="stable")
     month = np.empty(len(ids), dtype="int64")
-    for number, block in enumerate(np.array_split(order, months), start=1):
+    for number, block in enumerate(_blocks(arrival_order(ids), months), start=1):
         month[block] = number
     return pd.Series(month, index=ids.index, name="month")
 
 
-def month_of(ids: pd.Series, upstream_ids: pd.Series, *, months: int) -> pd.Series:
-    """The month each of `ids` arrived in, by `assign_months` over the upstream's ids.
+def calendar(upstream_ids: pd.Series, months: int) -> dict[str, Any]:
+    """What `month_of` needs of the upstream, as JSON: `months`, the last id of
+    each month as `assign_months` cuts them, and the upstream's ids as runs of
+    consecutive whole numbers (one run for ids 1..n), so ingest need not read it."""
+    import numpy as np
 
-    Raises `KeyError` naming the ids that the upstream does not hold.
+    key = arrival_order(upstream_ids).astype("int64")
+    # A block's last row in the stable order holds its largest id.
+    last = [int(key[block[-1]]) for block in _blocks(key, months)]
+    known = np.sort(key)
+    # A run continues over repeats (step 0) and the next whole number (step 1).
+    breaks = np.flatnonzero(np.diff(known) > 1)
+    starts = known[np.r_[0, breaks + 1]]
+    stops = known[np.r_[breaks, len(known) - 1]]
+    return {
+        "months": months,
+        "last_ids": last,
+        "id_runs": [[int(a), int(b)] for a, b in zip(starts, stops, strict=True)],
+    }
+
+
+def month_of(ids: pd.Series, months: dict[str, Any]) -> pd.Series:
+    """The month each of `ids` arrived in, by the upstream's `calendar`.
+
+    An id belongs to the first month whose last id is not below it: the month
+    `assign_months` gave it (its first, where the upstream repeats an id across a
+    cut). Raises `KeyError` naming the ids that the upstream does not hold.
     """
+    import numpy as np
     import pandas as pd
 
-    keys = pd.Index(arrival_order(upstream_ids).astype("int64"))
-    arrived = assign_months(upstream_ids, months).to_numpy()
-    first = ~keys.duplicated()
-    keys, arrived = keys[first], arrived[first]
-    at = keys.get_indexer(pd.to_numeric(ids, errors="coerce"))
-    if (at < 0).any():
+    number = pd.to_numeric(ids, errors="coerce").to_numpy("float64", na_value=np.nan)
+    runs = np.asarray(months["id_runs"], dtype="float64").reshape(-1, 2)
+    run = np.maximum(np.searchsorted(runs[:, 0], number, side="right") - 1, 0)
+    known = (number >= runs[run, 0]) & (number <= runs[run, 1]) & (number % 1 == 0)
+    if not known.all():
         raise KeyError(
-            f"{int((at < 0).sum())} {contract.ID}(s) not in the upstream data, "
-            f"e.g. {ids[at < 0].head(5).tolist()}"
+            f"{int((~known).sum())} {contract.ID}(s) not in the upstream data, "
+            f"e.g. {ids[~known].head(5).tolist()}"
         )
-    return pd.Series(arrived[at], index=ids.index, name=contract.MONTH, dtype="Int64")
-
-
-def _money(values: pd.Series) -> pd.Series:
-    """Dollar amounts as the upstream writes them: at most two decimals."""
-    return values.round(2).map(lambda v: f"{v:.2f}".rstrip("0").rstrip("."))
-
-
-def fibre_price_rise(rows: pd.DataFrame) -> pd.DataFrame:
-    """SIMULATED: fibre-optic monthly charges rise by 25 %.
-
-    Only the monthly bill changes; lifetime `total_charges` were billed at the old
-    price. The dearest fibre plan (118.75) becomes 148.44, inside the contract's range.
-    """
-    import pandas as pd
-
-    out = rows.copy()
-    fibre = out["internet_service"].eq("Fiber optic")
-    charges = pd.to_numeric(out["monthly_charges"], errors="coerce")
-    # A value that is no number stays as it is, for validation to report it.
-    rise = fibre & charges.notna()
-    out.loc[rise, "monthly_charges"] = _money(charges[rise] * 1.25)
-    return out
-
-
-def contract_promotion(rows: pd.DataFrame) -> pd.DataFrame:
-    """SIMULATED: a promotion moves 40 % of month-to-month customers to two-year terms.
-
-    Which customers move is fixed by a hash of their id. Their churn labels stay as
-    they were, so the contract mix changes and its link to churn weakens.
-    """
-    out = rows.copy()
-    monthly = out["contract"].eq("Month-to-month").to_numpy()
-    chosen = split.unit_hash(out[contract.ID], "contract_promotion") < 0.4
-    out.loc[monthly & chosen, "contract"] = "Two year"
-    return out
-
-
-#: Simulated shifts by name; `params.yaml` says from which month each applies.
-SHIFTS: dict[str, Callable[[pd.DataFrame], pd.DataFrame]] = {
-    "fibre_price_rise": fibre_price_rise,
-    "contract_promotion": contract_promotion,
-}
+    cuts = np.asarray(months["last_ids"][:-1], dtype="float64")
+    month = np.searchsorted(cuts, number, side="left") + 1
+    return pd.Series(month, index=ids.index, name=contract.MONTH, dtype="Int64")
 
 
 def select(
@@ -221,12 +212,19 @@ def write_csv(table: pd.DataFrame, path: Path) -> None:
     table.to_csv(path, index=False, lineterminator="\n")
 
 
+def write_json(value: dict[str, Any], path: Path) -> None:
+    """Write `value` as one line of JSON, the same bytes for the same value."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(value) + "\n", encoding="utf-8")
+
+
 def _params() -> dict[str, Any]:
     return config.load_params()["batches"]
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: write the included months as `latest.csv` and `all.csv`."""
+    """Entry point: write the included months as `latest.csv` and `all.csv`, and
+    where every month falls as `months.json`."""
     parser = argparse.ArgumentParser(
         formatter_class=argparse.RawDescriptionHelpFormatter,
         prog="churn batches",
@@ -247,11 +245,13 @@ def main(argv: list[str] | None = None) -> int:
             through_month=params["through_month"],
             shifts=params.get("shifts") or {},
         )
+        months = calendar(raw[contract.ID], params["months"])
     except (csvfile.IngestError, ValueError) as exc:
         log.error("%s", exc)
         return 1
     write_csv(latest, config.LATEST_BATCH)
     write_csv(included, config.ALL_BATCHES)
+    write_json(months, config.MONTHS_FILE)
     log.info(
         "months 1-%d of %d: %d rows (month %d: %d rows)",
         params["through_month"],

@@ -1,10 +1,15 @@
-"""Stage `ingest`: read an upstream CSV batch into the contract's typed table.
+"""Stage `ingest`: the validated table, typed, with each row's arrival month.
 
-The reader is strict about shape (file, encoding, delimiter, columns, numbers) and
-leaves the rules about content (ranges, categories, keys, balance) to `validate`.
-Every problem is raised as an `IngestError` that names the file, the line, the
-column where one is known, and the rule (`churn.data.csvfile`). The table it writes
-carries each row's arrival `month` besides the contract's columns.
+The CSV reader here (`read_batch`) is strict about shape (file, encoding, delimiter,
+columns, numbers) and leaves the rules about content (ranges, categories, keys,
+balance) to `validate`. Every problem is raised as an `IngestError` that names the
+file, the line, the column where one is known, and the rule (`churn.data.csvfile`).
+
+`validate` reads `ingest.source` with it and, once the table passed, writes it as
+`data/batches/all.parquet`; the stage reads that, and tags months from
+`data/batches/months.json`, so that no CSV is parsed twice in a run. Given
+`--source FILE.csv`, it parses that file instead. The table it writes carries each
+row's arrival `month` besides the contract's columns.
 """
 
 from __future__ import annotations
@@ -12,9 +17,9 @@ from __future__ import annotations
 import argparse
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from churn import config, contract
+from churn import config, contract, lineage
 from churn.data import batches
 from churn.data.csvfile import (
     IngestError,
@@ -148,17 +153,76 @@ def read_batch(path: Path) -> pd.DataFrame:
     return table
 
 
+def read_validated(path: Path) -> pd.DataFrame:
+    """The typed table `validate` wrote at `path` once it passed.
+
+    Raises `IngestError` when the file is missing or unreadable, or its columns or
+    dtypes are not the contract's.
+    """
+    import pandas as pd
+
+    if not path.is_file():
+        raise IngestError(
+            f"{path}: file not found; `churn validate --out {path}` writes it once "
+            "a batch passed",
+            rule="file exists",
+        )
+    try:
+        table = pd.read_parquet(path)
+    except (OSError, ValueError) as exc:
+        raise IngestError(
+            f"{path}: not a Parquet file ({exc})", rule="Parquet"
+        ) from None
+    expected = [(col.name, col.dtype) for col in contract.COLUMNS]
+    if [(str(k), str(v)) for k, v in table.dtypes.items()] != expected:
+        raise IngestError(
+            f"{path}: columns and dtypes are not the contract's {expected}",
+            rule="the contract's typed table",
+        )
+    log.info("read %d rows x %d columns from %s", len(table), table.shape[1], path)
+    return table
+
+
+def read_months(path: Path) -> dict[str, Any]:
+    """Where the months fall, as `churn batches` wrote it (`batches.calendar`).
+
+    Raises `IngestError` when the file is missing, unreadable or of another shape.
+    """
+    try:
+        months = lineage.read_json(path)
+    except lineage.LineageError as exc:
+        raise IngestError(str(exc), rule="months file") from None
+    if months is None:
+        raise IngestError(
+            f"{path}: file not found; `churn batches` writes it", rule="file exists"
+        )
+    if not (
+        isinstance(months, dict)
+        and isinstance(months.get("months"), int)
+        and isinstance(months.get("last_ids"), list)
+        and len(months["last_ids"]) == months["months"] >= 1
+        and isinstance(months.get("id_runs"), list)
+        and all(isinstance(r, list) and len(r) == 2 for r in months["id_runs"])
+    ):
+        raise IngestError(
+            f"{path}: not the months file `churn batches` writes (months, last_ids, "
+            "id_runs)",
+            rule="months file",
+        )
+    return months
+
+
 def with_month(
-    table: pd.DataFrame, upstream_ids: pd.Series, *, months: int, source: str
+    table: pd.DataFrame, months: dict[str, Any], *, source: str
 ) -> pd.DataFrame:
     """`table` with a last column, `month`: when each customer arrived.
 
     The month comes from `churn.data.batches.month_of`, the rule that cut the
-    months, applied to the upstream's ids. It is not a feature: the model, the
-    request schema and the GX suite never see it.
+    months, applied to the upstream's `calendar`. It is not a feature: the model,
+    the request schema and the GX suite never see it.
     """
     try:
-        month = batches.month_of(table[contract.ID], upstream_ids, months=months)
+        month = batches.month_of(table[contract.ID], months)
     except KeyError as exc:
         raise IngestError(
             f"{source}: {exc.args[0]}; a batch holds upstream customers only",
@@ -169,26 +233,25 @@ def with_month(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: read the source named in `params.yaml`, write Parquet."""
+    """Entry point: tag the validated table (or a CSV) with months, write Parquet."""
     parser = argparse.ArgumentParser(
         formatter_class=argparse.RawDescriptionHelpFormatter,
         prog="churn ingest",
         description=__doc__,
     )
-    parser.add_argument("--source", type=Path, help="CSV batch (default: params.yaml)")
+    parser.add_argument(
+        "--source",
+        type=Path,
+        help=f"CSV batch to parse (default: {config.FILES.validated}, the table "
+        "validate checked)",
+    )
     parser.add_argument("--out", type=Path, default=config.RAW_DATA)
     args = parser.parse_args(argv)
     config.setup_logging()
-    params = config.load_params()
-    source = args.source or config.resolve(params["ingest"]["source"])
-    upstream = config.resolve(params["batches"]["source"])
+    source = args.source or config.VALIDATED_TABLE
     try:
-        table = with_month(
-            read_batch(source),
-            read_csv_text(upstream)[contract.ID],
-            months=params["batches"]["months"],
-            source=str(source),
-        )
+        table = read_batch(source) if args.source else read_validated(source)
+        table = with_month(table, read_months(config.MONTHS_FILE), source=str(source))
     except IngestError as exc:
         log.error("%s", exc)
         return 1

@@ -1,8 +1,10 @@
 """Stage `validate`: check a batch against the contract's Great Expectations suite.
 
-The batch is read exactly as `ingest` reads it and validated before `ingest` writes
-anything, so a bad batch stops the pipeline with nothing changed: not the data, not
-the model, not the metrics, not `dvc.lock`.
+The batch is read exactly as `ingest` reads a CSV and validated before `ingest`
+writes anything, so a bad batch stops the pipeline with nothing changed: not the
+data, not the model, not the metrics, not `dvc.lock`. With `--out`, the typed table
+of the last source is written as Parquet once every source passed: what `ingest`
+reads, so that the table is parsed from CSV once per run.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from churn import config
 from churn.data import expectations, ingest
+from churn.data.failures import format_failures
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -24,8 +27,6 @@ log = logging.getLogger(__name__)
 
 #: How many example values each failure quotes.
 EXAMPLES = expectations.EXAMPLES
-#: Widest example cell of the failure table, in characters.
-WIDTH = 100
 
 
 def summarize(result: dict[str, Any], rows: int) -> dict[str, Any]:
@@ -135,52 +136,6 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-def _show(value: Any) -> str:
-    """An example value as a person reads it: rows as `col=value`, text quoted."""
-    if isinstance(value, dict):
-        return " ".join(f"{k}={v!r}" for k, v in value.items())
-    if isinstance(value, list):
-        return "[" + ", ".join(map(str, value)) + "]"
-    return repr(value)
-
-
-def _examples_cell(examples: list[Any], width: int = WIDTH) -> str:
-    """Examples on one line, cut to `width`; the result JSON keeps them whole."""
-    sep = "; " if any(isinstance(v, dict) for v in examples) else ", "
-    text = sep.join(_show(v) for v in examples)
-    return text if len(text) <= width else text[: width - 3] + "..."
-
-
-def format_failures(summary: dict[str, Any]) -> str:
-    """A compact text table of the failed expectations, then why each rule exists."""
-    head = ("#", "expectation", "column", "unexpected", "share", "examples")
-    rows = [head]
-    for number, f in enumerate(summary["failures"], start=1):
-        share = f["unexpected_share"]
-        rows.append(
-            (
-                str(number),
-                f["expectation"],
-                f["column"],
-                "" if f["unexpected_count"] is None else str(f["unexpected_count"]),
-                "" if share is None else f"{share:.2%}",
-                _examples_cell(f["examples"]),
-            )
-        )
-    widths = [max(len(r[i]) for r in rows) for i in range(len(head) - 1)]
-    lines = [
-        "  ".join(cell.ljust(w) for cell, w in zip(r[:-1], widths, strict=True))
-        + "  "
-        + r[-1]
-        for r in rows
-    ]
-    lines.append("rules and why they exist:")
-    for number, f in enumerate(summary["failures"], start=1):
-        rule = f" [{f['rule']}]" if f["rule"] else ""
-        lines.append(f"{number:>2}. {f['column']}{rule}: {f['why']}")
-    return "\n".join(lines)
-
-
 def _context(gx_root: Path) -> Any:
     """The file-mode GX context under `gx_root`, with this project's rules loaded."""
     import great_expectations as gx
@@ -231,18 +186,31 @@ def main(argv: list[str] | None = None) -> int:
         help="CSV batch; repeat to validate several in one process, in order "
         "(default: ingest.source in params.yaml)",
     )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="Parquet file for the typed table of the last source, written only "
+        f"once every source passed (the pipeline's: {config.FILES.validated})",
+    )
     args = parser.parse_args(argv)
     config.setup_logging()
     sources = args.source or [config.resolve(config.load_params()["ingest"]["source"])]
+    if args.out is not None:
+        # What is there was checked by an earlier run, not this one.
+        args.out.unlink(missing_ok=True)
     # One process for all of them: importing Great Expectations costs seconds.
-    for source in sources:
-        if validate_source(source) != 0:
+    for number, source in enumerate(sources, start=1):
+        out = args.out if number == len(sources) else None
+        if validate_source(source, out) != 0:
             return 1
     return 0
 
 
-def validate_source(source: Path) -> int:
-    """Validate one CSV batch, write its summary and reports; 1 if it fails."""
+def validate_source(source: Path, out: Path | None = None) -> int:
+    """Validate one CSV batch, write its summary and reports; 1 if it fails.
+
+    When it passes and `out` is given, its typed table is written there as Parquet.
+    """
     # Start each run from an empty report folder so Data Docs show this batch only.
     shutil.rmtree(config.VALIDATION_RESULT.parent, ignore_errors=True)
     config.VALIDATION_RESULT.parent.mkdir(parents=True)
@@ -278,6 +246,10 @@ def validate_source(source: Path) -> int:
         )
         return 1
     log.info("%s: all %d expectations passed", source, summary["expectations"])
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        table.to_parquet(out, index=False)
+        log.info("wrote the validated table to %s", out)
     return 0
 
 
