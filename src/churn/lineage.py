@@ -196,6 +196,8 @@ def out_at(rev: str, path: str, *, cwd: Path = config.ROOT) -> str | None:
     that file. Otherwise the DVC cache's object of the md5 in `rev`'s dvc.lock,
     checked; `LineageError` when it is absent or its bytes have another md5.
     """
+    if not rev_exists(rev, cwd=cwd):
+        raise LineageError(f"revision {rev!r} not found")
     text = git_show(rev, path, cwd=cwd)
     if text is not None or git_show(rev, config.FILES.lock, cwd=cwd) is None:
         return text
