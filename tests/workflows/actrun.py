@@ -59,14 +59,18 @@ def uses(workflow: Path) -> list[str]:
 
 
 def mappings(workflow: Path, standins: Path = STANDINS) -> list[str]:
-    """`--local-repository` arguments mapping each action@ref to its stand-in."""
-    out = []
+    """`--local-repository` arguments mapping each action's repository@ref to its
+    stand-in. act maps repositories, so `actions/cache/save@REF` is found in the
+    folder `save/` of the stand-in for `actions/cache@REF`."""
+    out: list[str] = []
     for ref in uses(workflow):
-        name = ref.split("@", 1)[0]
-        folder = standins / name
-        if not (folder / "action.yml").is_file():
+        name, version = ref.split("@", 1)
+        owner, repo, *sub = name.split("/")
+        folder = standins / owner / repo
+        if not folder.joinpath(*sub, "action.yml").is_file():
             raise FileNotFoundError(f"no local stand-in for {ref} in {folder}")
-        out += ["--local-repository", f"{ref}={folder}"]
+        mapping = f"{owner}/{repo}@{version}={folder}"
+        out += [] if mapping in out else ["--local-repository", mapping]
     return out
 
 
@@ -258,13 +262,15 @@ def run_act(
     payload: dict[str, Any] | None = None,
     variables: dict[str, str] | None = None,
     env: dict[str, str] | None = None,
+    job: str | None = None,
 ) -> ActRun:
     """Run `.github/workflows/<workflow>` in `repo` with act in host mode, with
     the packages of `venv` (which stays untouched).
 
     `payload` is the event (default: a pull request from `event`), `variables`
-    the repository variables (`vars.*`), `env` more environment for the steps.
-    The stand-ins record into `work`: cml/, gh/ and artifacts/.
+    the repository variables (`vars.*`), `env` more environment for the steps,
+    `job` the one job to run (default: all). The stand-ins record into `work`:
+    cml/, gh/ and artifacts/.
     """
     record, artifacts, gh = work / "cml", work / "artifacts", work / "gh"
     venv = _venv_for(venv, work)
@@ -281,6 +287,7 @@ def run_act(
         "--eventpath",
         str(event_file),
         *mappings(workflow_file),
+        *(["--job", job] if job else []),
     ]
     for name, value in (variables or {}).items():
         cmd += ["--var", f"{name}={value}"]
@@ -326,6 +333,27 @@ def run_report(
         event_name="workflow_run",
         payload=workflow_run_event(repo, fork=fork, conclusion=conclusion),
     )
+
+
+def run_main_push(repo: Path, *, venv: Path, work: Path, cache: Path) -> ActRun:
+    """ci.yml's `dvc-cache` job on a push of the clone's `main`, as GitHub runs it
+    before any pull request: it reproduces main and saves its DVC cache in `cache`
+    (the stand-in's $ACT_CACHE_DIR), where a pull request's train job restores it.
+    The repository is on `main` meanwhile and back on `pr` after."""
+    _git(repo, "checkout", "-q", "main")
+    try:
+        return run_act(
+            repo,
+            venv=venv,
+            work=work,
+            workflow="ci.yml",
+            event_name="push",
+            payload={"ref": "refs/heads/main", "repository": {"full_name": REPOSITORY}},
+            env={"ACT_CACHE_DIR": str(cache)},
+            job="dvc-cache",
+        )
+    finally:
+        _git(repo, "checkout", "-q", "pr")
 
 
 def run_pull_request(
