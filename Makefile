@@ -171,10 +171,10 @@ lint-workflows: $(STAMP) ## actionlint and zizmor (offline, auditor persona) on 
 	actionlint
 	zizmor --offline --persona=auditor .github/workflows
 
-act-train: $(STAMP) ## run the train workflow with act on a PR setting PARAM=key=value
+act-train: $(STAMP) ## run the train workflow with act on a PR setting PARAM=key=value (after main's push saved its DVC cache; COLD=1: without)
 	python tests/workflows/actrun.py --venv $(abspath $(VENV)) \
 		$(foreach p,$(PARAM),--param $(p)) $(if $(WORK),--work $(WORK)) \
-		$(if $(FORK),--fork)
+		$(if $(FORK),--fork) $(if $(COLD),--cold-cache)
 
 # The example is the `act-train` run of C=0.3; WORK=dir reuses one of this commit.
 doc-images: $(STAMP) ## redraw the docs' plots and the level-2 example report from real runs (act, pipeline; ~2 min)

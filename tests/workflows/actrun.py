@@ -3,10 +3,13 @@
 `make act-train PARAM=train.logistic_regression.C=0.3` (or `python
 tests/workflows/actrun.py --param ...`) clones the repository into a temporary
 folder, makes a `main` branch of its current commit and a `pr` branch that changes
-the parameter, and runs `.github/workflows/train.yml` on that pull request with
-`act` in host mode (no Docker), then `.github/workflows/report.yml` on the
-`workflow_run` event that train's end would send, as GitHub does: train uploads
-the report as an artifact and report.yml posts it. Third-party actions are replaced
+the parameter. First `.github/workflows/ci.yml`'s `dvc-cache` job runs on a push
+of `main` and saves main's DVC cache, as on GitHub (`--cold-cache` skips it: train
+then reproduces main itself). Then `.github/workflows/train.yml` runs on the pull
+request with `act` in host mode (no Docker), restoring that cache, and
+`.github/workflows/report.yml` on the `workflow_run` event that train's end would
+send, as GitHub does: train uploads the report as an artifact and report.yml posts
+it. Third-party actions are replaced
 by the stand-ins in `tests/workflows/actions/`, mapped ref for ref, SHA included;
 `cml` and `gh` are recording stand-ins that keep what they would have sent to
 GitHub instead of calling it.
@@ -377,6 +380,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--venv", type=Path, default=Path(sys.prefix))
     parser.add_argument("--fork", action="store_true", help="a PR from a fork")
     parser.add_argument("--work", type=Path, help="empty folder for the run")
+    parser.add_argument(
+        "--cold-cache",
+        action="store_true",
+        help="no run on main saved its DVC cache: train reproduces main itself",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     work = args.work or Path(tempfile.mkdtemp(prefix="act-train-"))
@@ -384,7 +392,18 @@ def main(argv: list[str] | None = None) -> int:
     repo = pull_request_clone(
         work / "repo", args.param or ["train.logistic_regression.C=0.3"]
     )
-    train, report = run_pull_request(repo, venv=args.venv, work=work, fork=args.fork)
+    env = {}
+    if not args.cold_cache:
+        cache = work / "act-cache"
+        push = run_main_push(repo, venv=args.venv, work=work, cache=cache)
+        sys.stdout.write(push.output)
+        log.info("ci.yml dvc-cache on main: act exited %d", push.returncode)
+        if push.returncode:
+            return push.returncode
+        env["ACT_CACHE_DIR"] = str(cache)
+    train, report = run_pull_request(
+        repo, venv=args.venv, work=work, fork=args.fork, env=env
+    )
     sys.stdout.write(train.output)
     sys.stdout.write(report.output)
     log.info("train.yml: act exited %d", train.returncode)
