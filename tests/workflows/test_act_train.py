@@ -265,7 +265,7 @@ def test_mains_push_saved_the_dvc_cache_that_the_pull_request_restored(
     saved = re.search(r"cache saved as (\S+/dvc-Linux-[0-9a-f]{64})", output)
     assert saved, output[-3000:]
     assert f"cache restored from {saved[1]}" in output
-    step = _step(output.split("train.yml", 1)[-1], BASE_STEP)
+    step = _step(output, BASE_STEP)
     assert "readable=true" in step and "reproducing" not in step
 
 
