@@ -16,7 +16,7 @@ export PATH := $(BIN):$(PATH)
 export PYTHONPATH := $(CURDIR)/src
 
 .PHONY: help install repro next-month model-card test test-fast lint format dag metrics plots \
-	clean report gate lint-workflows act-train doc-images pull push bench bench-suite bench-tiny package serve \
+	clean base-cache report gate lint-workflows act-train doc-images pull push bench bench-suite bench-tiny package serve \
 	lock notebook
 
 help: ## list the targets
@@ -142,6 +142,24 @@ export BASE
 # FIRST_MODEL=1: the base has no model yet; RECOMPUTE=1: rerun evaluate first.
 REVIEW_FLAGS = $(if $(value FIRST_MODEL),--first-model) $(if $(value RECOMPUTE),--recompute)
 
+# The base's predictions live in the DVC cache, by the md5 its dvc.lock records.
+# When this clone's cache lacks them (the base never reproduced here, or a CI cache
+# without them), the base is reproduced from its own code in a temporary git
+# worktree that shares this cache; the check after it fails when even that did not
+# put them there.
+PREDICTIONS_OUT := metrics/predictions.csv
+READABLE = python -m churn lineage --readable $(PREDICTIONS_OUT) --base="$$BASE"
+
+base-cache: $(STAMP) ## put BASE's predictions in the DVC cache for report and gate (reproduces BASE in a temporary worktree when missing)
+	@if $(READABLE); then exit 0; fi; \
+	set -e; cache="$$(dvc cache dir)"; work="$$(mktemp -d)"; \
+	trap 'git worktree remove --force "$$work/base" 2> /dev/null; rm -rf "$$work"' EXIT; \
+	commit="$$(git rev-parse --verify --quiet --end-of-options "$$BASE^{commit}")"; \
+	echo "reproducing $$BASE ($$commit) in $$work/base, with the DVC cache $$cache"; \
+	git worktree add --quiet --detach "$$work/base" "$$commit"; \
+	(cd "$$work/base" && dvc cache dir --local "$$cache" && PYTHONPATH="$$work/base/src" dvc repro evaluate); \
+	$(READABLE)
+
 report: $(STAMP) ## write report.md, report-plots/ and the verdict report.json: this checkout against BASE
 	python -m churn report --base="$$BASE" --out report.md $(REVIEW_FLAGS)
 
@@ -153,10 +171,10 @@ lint-workflows: $(STAMP) ## actionlint and zizmor (offline, auditor persona) on 
 	actionlint
 	zizmor --offline --persona=auditor .github/workflows
 
-act-train: $(STAMP) ## run the train workflow with act on a PR setting PARAM=key=value
+act-train: $(STAMP) ## run the train workflow with act on a PR setting PARAM=key=value (after main's push saved its DVC cache; COLD=1: without)
 	python tests/workflows/actrun.py --venv $(abspath $(VENV)) \
 		$(foreach p,$(PARAM),--param $(p)) $(if $(WORK),--work $(WORK)) \
-		$(if $(FORK),--fork)
+		$(if $(FORK),--fork) $(if $(COLD),--cold-cache)
 
 # The example is the `act-train` run of C=0.3; WORK=dir reuses one of this commit.
 doc-images: $(STAMP) ## redraw the docs' plots and the level-2 example report from real runs (act, pipeline; ~2 min)

@@ -107,6 +107,21 @@ def git_outputs(repo: Path) -> list[str]:
     return paths
 
 
+def cached_outputs(repo: Path) -> list[str]:
+    """Outputs that `dvc.yaml` keeps in DVC's cache although their stage commits
+    its others to git (per-row predictions, which grow with the data)."""
+    pipeline = yaml.safe_load((repo / "dvc.yaml").read_text())
+    paths = []
+    for stage in (pipeline.get("stages") or {}).values():
+        outs = {}
+        for out in stage.get("outs") or []:
+            outs.update(out if isinstance(out, dict) else {out: {}})
+        cached = {p: (o or {}).get("cache", True) is not False for p, o in outs.items()}
+        if not all(cached.values()):
+            paths += [path for path, kept in cached.items() if kept]
+    return paths
+
+
 def train_param(repo: Path) -> tuple[str, float]:
     """The first real-valued hyperparameter of the configured estimator."""
     train = yaml.safe_load((repo / "params.yaml").read_text())["train"]

@@ -13,7 +13,7 @@ from typing import Any
 
 import scale
 import yaml
-from clones import Context, Stage, git_outputs, repo_env, set_params
+from clones import Context, Stage, cached_outputs, git_outputs, repo_env, set_params
 from timing import Measured, measure
 
 log = logging.getLogger("benchmark")
@@ -99,6 +99,12 @@ def run_size(
     result["git_outputs_kb"] = {
         path: (repo / path).stat().st_size / 1024
         for path in git_outputs(repo)
+        if (repo / path).is_file()
+    }
+    # ...and those that grow but live in the DVC cache, which clones do not fetch.
+    result["cached_outputs_kb"] = {
+        path: (repo / path).stat().st_size / 1024
+        for path in cached_outputs(repo)
         if (repo / path).is_file()
     }
     done = result["stages"].values()

@@ -13,8 +13,12 @@ hashes of its data and code, its params and its command). `identity` hashes exac
 those, so it is the same on every machine, and the release and retrain workflows
 decide "is this a new model?" from it, never from the model file.
 
+Per-row outputs (`metrics/predictions.csv`) live in the DVC cache, not in git:
+`out_at` reads one as a revision's `dvc.lock` records it (git for `cache: false`).
+
 `churn lineage` prints the identity of the workspace's model; with `--base REV` it
-also says whether it differs from the one at `REV`, and exits 2 when it cannot tell.
+also says whether it differs from the one at `REV` (`--readable PATH`: whether
+`out_at` reads PATH there), and exits 2 when it cannot tell.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import argparse
 import hashlib
 import json
 import logging
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -163,6 +168,59 @@ def out_hashes(lock: dict[str, Any]) -> dict[str, str]:
     }
 
 
+def cache_dir(root: Path = config.ROOT) -> Path:
+    """The DVC cache of the repository at `root`, found as DVC finds it (without
+    importing DVC, a second): `cache.dir` of the nearest config level (local, repo,
+    global, system; relative to that file's folder), else `.dvc/cache`."""
+    import configobj
+    import platformdirs
+
+    levels = [root / ".dvc" / "config.local", root / ".dvc" / "config"]
+    for name, find in (("GLOBAL", "user"), ("SYSTEM", "site")):
+        default = getattr(platformdirs, f"{find}_config_dir")("dvc", "iterative")
+        levels.append(Path(os.getenv(f"DVC_{name}_CONFIG_DIR") or default) / "config")
+    for path in levels:
+        try:
+            cache = configobj.ConfigObj(str(path), file_error=False).get("cache", {})
+        except (OSError, configobj.ConfigObjError) as exc:
+            raise LineageError(f"{path}: cannot read it ({exc})") from exc
+        if cache.get("dir"):
+            return (path.parent / Path(cache["dir"]).expanduser()).resolve()
+    return root / ".dvc" / "cache"
+
+
+def out_at(rev: str, path: str, *, cwd: Path = config.ROOT) -> str | None:
+    """The text of stage output `path` at `rev`; None when `rev` has none.
+
+    Committed in git at `rev` (an out that `rev`'s dvc.yaml marks `cache: false`):
+    that file. Otherwise the DVC cache's object of the md5 in `rev`'s dvc.lock,
+    checked; `LineageError` when it is absent or its bytes have another md5.
+    """
+    if not rev_exists(rev, cwd=cwd):
+        raise LineageError(f"revision {rev!r} not found")
+    text = git_show(rev, path, cwd=cwd)
+    if text is not None or git_show(rev, config.FILES.lock, cwd=cwd) is None:
+        return text
+    stages = lock_at(rev, cwd=cwd)["stages"].values()
+    outs = [o for s in stages for o in (s or {}).get("outs", []) if isinstance(o, dict)]
+    out = next((o for o in outs if o.get("path") == path), None)
+    if out is None:  # the lock does not record it: `rev` has none
+        return None
+    md5, folder = str(out.get("md5", "")), cache_dir(cwd)
+    # DVC 3 keeps objects under files/md5/, 2.x (a lock without `hash: md5`) at the top.
+    obj = folder / ("files/md5" if out.get("hash") == "md5" else "")
+    obj = obj / md5[:2] / md5[2:]
+    if len(md5) != 32 or not obj.is_file():
+        raise LineageError(f"{rev}:{path} (md5 {md5}) is not in the DVC cache {folder}")
+    try:
+        data = obj.read_bytes()
+        if hashlib.md5(data).hexdigest() != md5:
+            raise LineageError(f"{obj}: its bytes do not have the md5 {rev} records")
+        return data.decode("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise LineageError(f"{obj}: cannot read it ({exc})") from exc
+
+
 def model_inputs(lock: dict[str, Any], stage: str = TRAIN_STAGE) -> dict[str, Any]:
     """What `dvc.lock` records as the inputs of `stage`: command, deps and params.
 
@@ -202,7 +260,7 @@ def changed_since(base: dict[str, Any], current: dict[str, Any]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: print `inputs=`, and with `--base` also `changed=`."""
+    """Entry point: print `inputs=`, with `--base` also `changed=`; `--readable`."""
     parser = argparse.ArgumentParser(
         formatter_class=argparse.RawDescriptionHelpFormatter,
         prog="churn lineage",
@@ -212,9 +270,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--base", help="a git revision: say whether the model's inputs changed since"
     )
+    parser.add_argument("--readable", metavar="PATH", help="only: can PATH be read")
     args = parser.parse_args(argv)
     config.setup_logging()
     try:
+        if args.readable:
+            found = out_at(args.base or "HEAD", args.readable)
+            sys.stdout.write(f"readable={'false' if found is None else 'true'}\n")
+            return 0 if found is not None else 2
         current = read_lock(args.lock)
         lines = {"inputs": identity(current)}
         if args.base is not None:
@@ -227,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 log.info("the model's inputs are those at %s", args.base)
     except LineageError as exc:
-        log.error("cannot judge whether the model changed: %s", exc)
+        log.error("cannot judge: %s", exc)
         return 2
     sys.stdout.write("".join(f"{k}={v}\n" for k, v in lines.items()))
     return 0

@@ -6,6 +6,7 @@ base's; the verdict `churn report` writes is taken only for the evidence it judg
 pull request, with `metrics/validation.json` beside it as DVC would leave it.
 """
 
+import hashlib
 import json
 import logging
 import subprocess
@@ -344,3 +345,74 @@ def test_recompute_reruns_evaluate_before_judging(repo: Path, caplog) -> None:
     code, log = _gate(repo, caplog, "--recompute")
     assert code == 0, log
     assert (repo / "metrics" / "metrics.json").read_text() == honest
+
+
+# --- main's predictions in the DVC cache, as `evaluate` keeps them --------------
+
+
+def _cache_main(repo: Path) -> Path:
+    """Make `main` keep its predictions as DVC does since they left git: untracked,
+    gitignored, their md5 in dvc.lock, the bytes in the cache. The workspace file
+    stays (the PR's). The object's path is returned."""
+    data = (repo / "metrics" / "predictions.csv").read_bytes()
+    md5 = hashlib.md5(data).hexdigest()
+    obj = repo / ".dvc" / "cache" / "files" / "md5" / md5[:2] / md5[2:]
+    obj.parent.mkdir(parents=True)
+    obj.write_bytes(data)
+    out = {"path": "metrics/predictions.csv", "hash": "md5", "md5": md5}
+    lock = {"schema": "2.0", "stages": {"evaluate": {"cmd": "x", "outs": [out]}}}
+    (repo / "dvc.lock").write_text(yaml.safe_dump(lock))
+    (repo / "metrics" / ".gitignore").write_text("/predictions.csv\n")
+    (repo / ".gitignore").write_text(
+        (repo / ".gitignore").read_text() + "/.dvc/cache/\n"
+    )
+    _sh(repo, "git", "rm", "-q", "--cached", "metrics/predictions.csv")
+    _commit(repo, "predictions to the DVC cache")
+    return obj
+
+
+def test_main_predictions_from_the_dvc_cache_pair_with_the_prs(
+    repo: Path, caplog
+) -> None:
+    _cache_main(repo)
+    assert _gate(repo, caplog)[0] == 0
+    _write(repo, _predictions(noise=3.0))
+    code, log = _gate(repo, caplog)
+    assert code == 1 and "gate FAILED (rule: regression)" in log
+
+
+def test_main_predictions_missing_from_the_cache_cannot_judge(
+    repo: Path, caplog
+) -> None:
+    _cache_main(repo).unlink()
+    code, log = _gate(repo, caplog)
+    assert code == 2
+    assert "main's predictions cannot be read" in log
+    assert "is not in the DVC cache" in log
+    assert "make base-cache BASE=main" in log
+
+
+def test_main_predictions_with_another_md5_cannot_judge(repo: Path, caplog) -> None:
+    obj = _cache_main(repo)
+    obj.write_bytes(obj.read_bytes().replace(b"0.", b"0.9", 1))
+    code, log = _gate(repo, caplog)
+    assert code == 2 and "do not have the md5 main records" in log
+
+
+def test_a_main_lock_without_the_predictions_cannot_judge(repo: Path, caplog) -> None:
+    _cache_main(repo)
+    (repo / "dvc.lock").write_text("schema: '2.0'\nstages: {}\n")
+    _commit(repo, "a lock that lost the output")
+    _write(repo, _predictions(noise=1.0))
+    code, log = _gate(repo, caplog)
+    assert code == 2
+    assert "main has no metrics/predictions.csv to compare with" in log
+    assert "dvc.lock" in log
+
+
+def test_a_first_model_base_whose_lock_records_predictions_is_refused(
+    repo: Path, caplog
+) -> None:
+    _cache_main(repo)
+    code, log = _gate(repo, caplog, "--first-model")
+    assert code == 2 and "--first-model, but main already has a model" in log

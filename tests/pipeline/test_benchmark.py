@@ -240,3 +240,26 @@ def test_tiny_benchmark_measures_every_section(tmp_path: Path) -> None:
     again.mkdir()
     bench.main(["--render", str(tmp_path / "results.json"), "--out", str(again)])
     assert (again / "RESULTS.md").read_text() == markdown
+
+
+# ---------------------------------------------------------------- outputs in git
+
+
+def test_predictions_are_sized_as_in_the_dvc_cache_not_as_kept_in_git() -> None:
+    clones = _load("clones", ROOT / "benchmarks" / "clones.py")
+    report = _load("report", ROOT / "benchmarks" / "report.py")
+    assert clones.cached_outputs(ROOT) == ["metrics/predictions.csv"]
+    assert "metrics/predictions.csv" not in clones.git_outputs(ROOT)
+    sizes = [
+        {"size": size, "rows": rows, "git_outputs_kb": {"plots/roc.json": 30.0}}
+        for size, rows in (("bundled", 7_043), ("1M", 1_000_000))
+    ]
+    sizes[0]["cached_outputs_kb"] = {"metrics/predictions.csv": 12.0}
+    sizes[1]["cached_outputs_kb"] = {"metrics/predictions.csv": 3_475.0}
+    sizes[1]["git_outputs_kb"]["plots/confusion.csv"] = 150.0
+    _, rows = report.outputs_rows({"scale": sizes})
+    assert rows == [
+        ["plots/roc.json", "30", "30", "<= 100 KB: met"],
+        ["plots/confusion.csv", "-", "150", "<= 100 KB: MISSED"],
+        ["metrics/predictions.csv (DVC cache)", "12", "3,475", "not in git: met"],
+    ]

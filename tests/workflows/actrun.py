@@ -3,10 +3,13 @@
 `make act-train PARAM=train.logistic_regression.C=0.3` (or `python
 tests/workflows/actrun.py --param ...`) clones the repository into a temporary
 folder, makes a `main` branch of its current commit and a `pr` branch that changes
-the parameter, and runs `.github/workflows/train.yml` on that pull request with
-`act` in host mode (no Docker), then `.github/workflows/report.yml` on the
-`workflow_run` event that train's end would send, as GitHub does: train uploads
-the report as an artifact and report.yml posts it. Third-party actions are replaced
+the parameter. First `.github/workflows/ci.yml`'s `dvc-cache` job runs on a push
+of `main` and saves main's DVC cache, as on GitHub (`--cold-cache` skips it: train
+then reproduces main itself). Then `.github/workflows/train.yml` runs on the pull
+request with `act` in host mode (no Docker), restoring that cache, and
+`.github/workflows/report.yml` on the `workflow_run` event that train's end would
+send, as GitHub does: train uploads the report as an artifact and report.yml posts
+it. Third-party actions are replaced
 by the stand-ins in `tests/workflows/actions/`, mapped ref for ref, SHA included;
 `cml` and `gh` are recording stand-ins that keep what they would have sent to
 GitHub instead of calling it.
@@ -59,14 +62,18 @@ def uses(workflow: Path) -> list[str]:
 
 
 def mappings(workflow: Path, standins: Path = STANDINS) -> list[str]:
-    """`--local-repository` arguments mapping each action@ref to its stand-in."""
-    out = []
+    """`--local-repository` arguments mapping each action's repository@ref to its
+    stand-in. act maps repositories, so `actions/cache/save@REF` is found in the
+    folder `save/` of the stand-in for `actions/cache@REF`."""
+    out: list[str] = []
     for ref in uses(workflow):
-        name = ref.split("@", 1)[0]
-        folder = standins / name
-        if not (folder / "action.yml").is_file():
+        name, version = ref.split("@", 1)
+        owner, repo, *sub = name.split("/")
+        folder = standins / owner / repo
+        if not folder.joinpath(*sub, "action.yml").is_file():
             raise FileNotFoundError(f"no local stand-in for {ref} in {folder}")
-        out += ["--local-repository", f"{ref}={folder}"]
+        mapping = f"{owner}/{repo}@{version}={folder}"
+        out += [] if mapping in out else ["--local-repository", mapping]
     return out
 
 
@@ -258,13 +265,15 @@ def run_act(
     payload: dict[str, Any] | None = None,
     variables: dict[str, str] | None = None,
     env: dict[str, str] | None = None,
+    job: str | None = None,
 ) -> ActRun:
     """Run `.github/workflows/<workflow>` in `repo` with act in host mode, with
     the packages of `venv` (which stays untouched).
 
     `payload` is the event (default: a pull request from `event`), `variables`
-    the repository variables (`vars.*`), `env` more environment for the steps.
-    The stand-ins record into `work`: cml/, gh/ and artifacts/.
+    the repository variables (`vars.*`), `env` more environment for the steps,
+    `job` the one job to run (default: all). The stand-ins record into `work`:
+    cml/, gh/ and artifacts/.
     """
     record, artifacts, gh = work / "cml", work / "artifacts", work / "gh"
     venv = _venv_for(venv, work)
@@ -281,6 +290,7 @@ def run_act(
         "--eventpath",
         str(event_file),
         *mappings(workflow_file),
+        *(["--job", job] if job else []),
     ]
     for name, value in (variables or {}).items():
         cmd += ["--var", f"{name}={value}"]
@@ -328,6 +338,27 @@ def run_report(
     )
 
 
+def run_main_push(repo: Path, *, venv: Path, work: Path, cache: Path) -> ActRun:
+    """ci.yml's `dvc-cache` job on a push of the clone's `main`, as GitHub runs it
+    before any pull request: it reproduces main and saves its DVC cache in `cache`
+    (the stand-in's $ACT_CACHE_DIR), where a pull request's train job restores it.
+    The repository is on `main` meanwhile and back on `pr` after."""
+    _git(repo, "checkout", "-q", "main")
+    try:
+        return run_act(
+            repo,
+            venv=venv,
+            work=work,
+            workflow="ci.yml",
+            event_name="push",
+            payload={"ref": "refs/heads/main", "repository": {"full_name": REPOSITORY}},
+            env={"ACT_CACHE_DIR": str(cache)},
+            job="dvc-cache",
+        )
+    finally:
+        _git(repo, "checkout", "-q", "pr")
+
+
 def run_pull_request(
     repo: Path,
     *,
@@ -349,6 +380,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--venv", type=Path, default=Path(sys.prefix))
     parser.add_argument("--fork", action="store_true", help="a PR from a fork")
     parser.add_argument("--work", type=Path, help="empty folder for the run")
+    parser.add_argument(
+        "--cold-cache",
+        action="store_true",
+        help="no run on main saved its DVC cache: train reproduces main itself",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     work = args.work or Path(tempfile.mkdtemp(prefix="act-train-"))
@@ -356,7 +392,18 @@ def main(argv: list[str] | None = None) -> int:
     repo = pull_request_clone(
         work / "repo", args.param or ["train.logistic_regression.C=0.3"]
     )
-    train, report = run_pull_request(repo, venv=args.venv, work=work, fork=args.fork)
+    env = {}
+    if not args.cold_cache:
+        cache = work / "act-cache"
+        push = run_main_push(repo, venv=args.venv, work=work, cache=cache)
+        sys.stdout.write(push.output)
+        log.info("ci.yml dvc-cache on main: act exited %d", push.returncode)
+        if push.returncode:
+            return push.returncode
+        env["ACT_CACHE_DIR"] = str(cache)
+    train, report = run_pull_request(
+        repo, venv=args.venv, work=work, fork=args.fork, env=env
+    )
     sys.stdout.write(train.output)
     sys.stdout.write(report.output)
     log.info("train.yml: act exited %d", train.returncode)

@@ -4,13 +4,15 @@ Each case clones the repository, opens a `pr` branch that changes params.yaml an
 runs `.github/workflows/train.yml` with the local stand-in actions, then
 `.github/workflows/report.yml` on the `workflow_run` event train's end sends, with
 the recording `cml` and `gh`. One PR changes a parameter harmlessly (the level-2
-README's `make act-train` command): the job passes and `cml` receives the report.
-One wrecks the model and comes from a fork, with the cloud runner switched on: the
-fork gets no cloud runner, train runs on GitHub's, the gate fails the job, and
-report.yml still posts the report. One brings data that fails validation: the
-report goes out, and the job fails. One forges its metrics together with their
-hashes in dvc.lock, with a warm DVC cache that makes `dvc repro` trust them: the
-job recomputes them and the gate fails.
+README's `make act-train` command, after ci.yml saved main's DVC cache): the job
+restores main's predictions from it, passes, and `cml` receives the report.
+One wrecks the model and comes from a fork, with the cloud runner switched on and
+no cache: the fork gets no cloud runner, train runs on GitHub's, reproduces main
+for its predictions, the gate fails the job, and report.yml still posts the report.
+One brings data that fails validation: the report goes out, and the job fails.
+One forges its metrics together with their hashes in dvc.lock, with a warm DVC
+cache that makes `dvc repro` trust them: the job recomputes them and the gate
+fails.
 """
 
 import json
@@ -133,10 +135,14 @@ def forged(tmp_path_factory: pytest.TempPathFactory) -> Flow:
     CML_CLOUD is set without its secrets, so the cloud runner fails to launch."""
     tmp = tmp_path_factory.mktemp("act-forged")
     repo = actrun.pull_request_clone(tmp / "repo", WRECK)
+    # main's predictions are in no commit: the forger reproduces main for them.
+    run(["git", "checkout", "-q", "main"], repo)
+    run(["dvc", "repro", "evaluate"], repo)
+    mains = {name: (repo / name).read_text() for name in FORGED}
+    run(["git", "checkout", "-q", "pr"], repo)
     run(["dvc", "repro"], repo)
     for name in FORGED:
-        main = run(["git", "show", f"main:{name}"], repo).stdout
-        (repo / name).write_text(main)
+        (repo / name).write_text(mains[name])
     run(["dvc", "commit", "--force", "evaluate"], repo)
     run(["git", "commit", "-qam", "Forge the metrics"], repo)
     status = run(["dvc", "status"], repo).stdout
@@ -238,6 +244,43 @@ def test_make_doc_images_draws_the_docs_pictures_from_this_run(
         width, height = _png_size(path)
         assert width > 300 and height > 300, path
         assert path.stat().st_size < docimages.MAX_BYTES, path
+
+
+def _step(output: str, name: str) -> str:
+    """What act printed for the step `name` of train, from its start to its end."""
+    start = output.index(f"⭐ Run Main {name}")
+    return output[start : output.index(f"Main {name} [", start)]
+
+
+BASE_STEP = "Put the base's predictions in the DVC cache"
+
+
+def test_mains_push_saved_the_dvc_cache_that_the_pull_request_restored(
+    harmless: actrun.ActRun,
+) -> None:
+    # ci.yml's dvc-cache job ran on main first and kept .dvc/cache under its key;
+    # train restored it, so main's predictions were there, reproduced by no one.
+    output = harmless.output
+    assert "ci.yml dvc-cache on main: act exited 0" in output
+    saved = re.search(r"cache saved as (\S+/dvc-Linux-[0-9a-f]{64})", output)
+    assert saved, output[-3000:]
+    assert f"cache restored from {saved[1]}" in output
+    step = _step(output, BASE_STEP)
+    assert "readable=true" in step and "reproducing" not in step
+
+
+def test_a_cache_without_mains_predictions_makes_train_reproduce_main(
+    wrecked: Flow,
+) -> None:
+    # No push to main saved a cache here: train rebuilt main in a worktree that
+    # shares its DVC cache, and the gate judged against it.
+    output = wrecked.train.output
+    assert "cache miss for dvc-Linux-" in output
+    step = _step(output, BASE_STEP)
+    assert "reproducing origin/main (" in step
+    assert "Running stage 'evaluate'" in step and "readable=true" in step
+    assert f"Success - Main {BASE_STEP}" in output
+    assert "gate FAILED (rule: regression)" in output
 
 
 def test_wrecked_model_fails_the_job(wrecked: Flow) -> None:

@@ -9,13 +9,34 @@ from conftest import ROOT
 
 
 def test_every_action_maps_to_a_stand_in_with_its_exact_ref() -> None:
+    # act maps repositories: `actions/cache/save@REF` is the folder `save/` of the
+    # stand-in that `actions/cache@REF` maps to, and each repository is mapped once.
     for workflow in (ROOT / ".github" / "workflows").glob("*.yml"):
         args = actrun.mappings(workflow)
-        refs = args[1::2]
+        refs = dict(a.split("=", 1) for a in args[1::2])
         assert args[0::2] == ["--local-repository"] * len(refs)
-        for ref, use in zip(refs, actrun.uses(workflow), strict=True):
-            assert ref.startswith(f"{use}=")
-            assert (Path(ref.split("=", 1)[1]) / "action.yml").is_file()
+        for use in actrun.uses(workflow):
+            name, version = use.split("@", 1)
+            owner, repo, *sub = name.split("/")
+            folder = Path(refs[f"{owner}/{repo}@{version}"])
+            assert folder.joinpath(*sub, "action.yml").is_file(), use
+
+
+def test_actions_in_folders_of_a_repository_share_its_mapping(tmp_path: Path) -> None:
+    ref = "27d5ce7f107fe9357f9df03efb73ab90386fccae"
+    workflow = tmp_path / "w.yml"
+    steps = "".join(
+        f"      - uses: actions/cache{sub}@{ref}\n" for sub in ("", "/restore", "/save")
+    )
+    workflow.write_text(f"jobs:\n  a:\n    steps:\n{steps}")
+    folder = actrun.STANDINS / "actions" / "cache"
+    assert actrun.mappings(workflow) == [
+        "--local-repository",
+        f"actions/cache@{ref}={folder}",
+    ]
+    workflow.write_text(workflow.read_text().replace("/save@", "/purge@"))
+    with pytest.raises(FileNotFoundError, match="actions/cache/purge@"):
+        actrun.mappings(workflow)
 
 
 def test_an_unmapped_action_is_an_error(tmp_path: Path) -> None:

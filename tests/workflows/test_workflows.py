@@ -19,7 +19,9 @@ INSTALLING = [p for p in WORKFLOWS if p.name != "report.yml"]
 LOCKS = sorted((ROOT / "requirements").glob("*.txt"))
 BIN = Path(sys.executable).parent
 PINNED = re.compile(
-    r"^\s*(?:- )?uses: ([\w.-]+/[\w.-]+)@([0-9a-f]{40}) # v\d+\.\d+\.\d+$"
+    # owner/repo, or owner/repo/path for an action in a folder of it (cache/save)
+    r"^\s*(?:- )?uses: ([\w.-]+/[\w.-]+(?:/[\w.-]+)*)@([0-9a-f]{40})"
+    r" # v\d+\.\d+\.\d+$"
 )
 
 

@@ -2,8 +2,9 @@
 
 From the workspace (the PR): `params.yaml`, `metrics/metrics.json`,
 `metrics/predictions.csv`, `metrics/validation.json`. From git at the base: its
-`params.yaml` (whose `gate:` section is the one that applies), metrics and
-predictions. Every reading goes through `churn.lineage`.
+`params.yaml` (whose `gate:` section is the one that applies) and metrics; its
+predictions from the DVC cache, by the md5 its `dvc.lock` records (from git when
+that lock keeps them out of the cache). Every reading goes through `churn.lineage`.
 
 Nothing here raises for bad evidence: each problem is recorded in words, and the gate
 refuses to judge (exit 2) while there is any. The checks:
@@ -170,13 +171,21 @@ def _base(rev: str, label: str, root: Path, problems: list[str]) -> _Side:
     side = _Side()
     texts = {
         name: lineage.git_show(rev, name, cwd=root)
-        for name in (
-            config.FILES.params,
-            config.FILES.metrics,
-            config.FILES.predictions,
-        )
+        for name in (config.FILES.params, config.FILES.metrics)
     }
-    side.has = tuple(name for name, text in texts.items() if text is not None)
+    try:
+        texts[config.FILES.predictions] = lineage.out_at(
+            rev, config.FILES.predictions, cwd=root
+        )
+    except lineage.LineageError as exc:
+        # Recorded, but not here: it counts as the base's, and cannot be judged.
+        texts[config.FILES.predictions] = None
+        side.has = (config.FILES.predictions,)
+        problems.append(
+            f"{label}'s predictions cannot be read: {exc}. Reproduce {label} into "
+            f"this clone's DVC cache: `make base-cache BASE={rev}`"
+        )
+    side.has += tuple(name for name, text in texts.items() if text is not None)
     params_text = texts[config.FILES.params]
     if params_text is None:
         problems.append(f"{label} has no {config.FILES.params}: no gate settings")
@@ -247,7 +256,10 @@ def gather(
     elif not first_model and found:
         for name in (config.FILES.metrics, config.FILES.predictions):
             if name not in base.has:
-                problems.append(f"{label} has no {name} to compare with")
+                problems.append(
+                    f"{label} has no {name} to compare with (neither its dvc.lock "
+                    "nor git records one: run `dvc repro` there and commit dvc.lock)"
+                )
     try:
         pr_threshold = _threshold(pr.params, 0.5)
         thresholds = (_threshold(base.params, pr_threshold), pr_threshold)
