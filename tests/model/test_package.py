@@ -44,7 +44,11 @@ def test_package_holds_model_hash_card_metrics_schema(built: Path) -> None:
     assert info["model"]["sha256"] == digest
     assert info["tag"] == "churn-model@v1.0.0"
     assert info["metrics"]["roc_auc"] > 0.8
-    assert info["data"]["sources"][0]["path"] == PARAMS["ingest"]["source"]
+    # What ingest made the table from: the typed table validate passed, and months.
+    assert [s["path"] for s in info["data"]["sources"]] == [
+        config.FILES.validated,
+        config.FILES.months,
+    ]
     assert info["data"]["rows"] == 7043
     # No pipeline card files: the card is modelcard's own, from the same inputs.
     card = json.loads((built / "model_card.json").read_text())

@@ -32,6 +32,9 @@ STAGES = pipeline_stages()
 COMMITTED = ["drift", "evaluate", "compare"]
 #: Of those, the ones that read the model file, whose bytes depend on the CPU.
 READ_THE_MODEL = ["evaluate", "compare"]
+#: Of those, the ones with an output kept in the DVC cache alone, which a fresh
+#: clone lacks: they run whatever the model's bytes.
+CACHED_ONLY = ["evaluate"]
 PLOTS = [
     "roc.json",
     "precision_recall.json",
@@ -95,7 +98,9 @@ def test_every_stage_ran_or_was_proven_current(repo) -> None:
     lock = yaml.safe_load((path / "dvc.lock").read_text())
     committed = yaml.safe_load((ROOT / "dvc.lock").read_text())
     same_model = _model_md5(lock) == _model_md5(committed)
-    skipped = COMMITTED if same_model else ["drift"]
+    skipped = (
+        [s for s in COMMITTED if s not in CACHED_ONLY] if same_model else ["drift"]
+    )
     assert _ran(output) == [s for s in STAGES if s not in skipped]
     for stage in skipped:
         assert f"Stage '{stage}' didn't change, skipping" in output
