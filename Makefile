@@ -15,7 +15,7 @@ MODEL_VERSION ?= 0.0.0-dev
 export PATH := $(BIN):$(PATH)
 export PYTHONPATH := $(CURDIR)/src
 
-.PHONY: help install repro next-month model-card test test-fast lint format dag metrics plots \
+.PHONY: help install install-key repro next-month model-card test test-fast lint format dag metrics plots \
 	clean base-cache report gate lint-workflows act-train doc-images pull push bench bench-suite bench-tiny package serve \
 	lock notebook
 
@@ -35,6 +35,25 @@ BENCH_STAMP := $(VENV)/.installed-bench
 # package itself goes in last, without its dependencies (the lock has them) and with
 # the locked setuptools as its build backend; `pip check` fails the install when
 # pyproject.toml asks for something the lock lacks.
+# Each stamp holds a digest of what its install was made of: the files it read, the
+# Python that ran it, and where the virtualenv lives (its scripts name their own
+# path). A checkout or a restored cache makes the files look newer than the stamp
+# without changing them; then the digests still agree and the stamp is only touched.
+# CI names its cache of the virtualenv after the same digest (`make install-key`).
+digest = $(shell $(PYTHON) -c 'import hashlib, os, sys; \
+	h = hashlib.sha256(repr((sys.version, os.path.realpath(sys.executable), sys.argv[1])).encode()); \
+	[h.update(open(f, "rb").read()) for f in sys.argv[2:]]; print(h.hexdigest()[:20])' \
+	'$(1)' $(2) 2>/dev/null)
+INSTALL_KEY := $(call digest,$(abspath $(VENV)),pyproject.toml $(LOCKS))
+BENCH_KEY := $(call digest,$(INSTALL_KEY),$(BENCH_LOCK))
+# Empty when there is no stamp, or when the digest could not be taken: reinstall.
+same = $(and $(1),$(filter $(1),$(shell cat $(2) 2>/dev/null)))
+
+ifneq ($(call same,$(INSTALL_KEY),$(STAMP)),)
+$(STAMP): pyproject.toml $(LOCKS)
+	@echo "$(VENV) already holds this lock: nothing to install"
+	@touch $@
+else
 $(STAMP): pyproject.toml $(LOCKS)
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required") if sys.version_info < (3, 11) else None'
 	$(PYTHON) -m venv --clear $(VENV)
@@ -42,15 +61,24 @@ $(STAMP): pyproject.toml $(LOCKS)
 	$(BIN)/python -m pip install --require-hashes -r requirements/dev.txt
 	$(BIN)/python -m pip install --no-deps --no-build-isolation -e .
 	$(BIN)/python -m pip check
-	@touch $@
+	@echo '$(INSTALL_KEY)' > $@
+endif
 
 install: $(STAMP) ## create .venv from the hash-checked lock in requirements/: the package, pipeline, report and dev tools
 
+install-key: ## the digest .venv's install stamp holds (CI names its cache of .venv after it)
+	@echo '$(INSTALL_KEY)'
+
 # On top of the installed lock; `venv --clear` above removes this stamp with the rest.
+ifneq ($(call same,$(BENCH_KEY),$(BENCH_STAMP)),)
+$(BENCH_STAMP): $(STAMP) $(BENCH_LOCK)
+	@touch $@
+else
 $(BENCH_STAMP): $(STAMP) $(BENCH_LOCK)
 	$(BIN)/python -m pip install --require-hashes -r $(BENCH_LOCK)
 	$(BIN)/python -m pip check
-	@touch $@
+	@echo '$(BENCH_KEY)' > $@
+endif
 
 # pip-tools runs from a throwaway virtualenv, never from .venv, with Python 3.11 (what
 # CI runs), for which the lock's markers are evaluated. LOCK_ARGS passes more options

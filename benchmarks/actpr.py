@@ -1,18 +1,20 @@
 """A neutral pull request under act: `.github/workflows/train.yml` run the way
 `tests/workflows/actrun.py` runs it, timed step by step from act's own log.
 
-The pull request changes a line of README.md, which nothing the pipeline reads. The
-job's own `make install` builds a fresh `.venv` from the lock, as on GitHub, with a
-warm pip: every file of the lock fetched once from the index into `WORK/wheels`,
-and pip's cache in `WORK/pip-cache` for the wheels it builds. The job's pip reads
-only those (`PIP_FIND_LINKS`, `PIP_NO_INDEX`): an index that sends no caching
-headers leaves pip's HTTP cache empty, so a cache of downloads alone would stay cold.
-A first run fills pip's cache (or finds it filled by an earlier benchmark), and the
-second run is the one measured; the files pip downloaded, found on disk or took from
-its cache in that run are counted from its output. Every step's time is the one act
-prints when the step ends; the total is the wall time of the act run.
-The DVC cache stays cold (the cache stand-in misses), so `dvc repro` runs every
-stage. A run that fails, or a log without a step the job always runs, stops the
+The pull request changes a line of README.md, which nothing the pipeline reads. Each
+run starts with no virtualenv, as a fresh runner does, at a path that stays the same
+from run to run (`WORK/job-venv`, as a runner's workspace does). The first run finds
+no cached virtualenv: its `make install` builds one from the lock with a warm pip
+(every file of the lock fetched once from the index into `WORK/wheels`, pip's cache
+in `WORK/pip-cache` for the wheels it builds; the job's pip reads only those,
+`PIP_FIND_LINKS` and `PIP_NO_INDEX`, since an index that sends no caching headers
+leaves pip's HTTP cache empty), and the job saves it in the cache stand-in's folder
+`WORK/act-cache`. The second run, the one measured, restores it there, as a pull
+request restores the virtualenv main's run saved. The files pip downloaded, found on
+disk or took from its cache are counted from each run's output. Every step's time is
+the one act prints when the step ends; the total is the wall time of the act run.
+The DVC cache stays cold (nothing saves one under train's key), so `dvc repro` runs
+every stage. A run that fails, or a log without a step the job always runs, stops the
 measurement with an error instead of giving a figure.
 
     python benchmarks/actpr.py --work benchmarks/.work/actpr   # about five minutes
@@ -67,6 +69,10 @@ PIP_SOURCES = {
 }
 #: The locks `make install` installs from.
 LOCKS = ("requirements/pip.txt", "requirements/dev.txt")
+#: What the cache stand-ins print when they restore the virtualenv's key exactly.
+VENV_HIT = re.compile(
+    r"^\[[^\]]+\]\s+\|\s+cache restored from \S*/venv-\S+ \(exact key: true\)"
+)
 #: The `make` target a step runs, if it runs one.
 _MAKE = re.compile(r"^\s*make (\w[\w-]*)", re.M)
 
@@ -174,12 +180,12 @@ def pip_env(pip_cache: Path, wheels: Path) -> dict[str, str]:
     }
 
 
-def timed_run(repo: Path, *, venv: Path, work: Path, pip: dict[str, str]) -> dict:
-    """One act run of the train workflow on `repo`'s pull request, with its own
-    `make install` into a fresh `.venv` and pip's settings `pip`."""
+def timed_run(repo: Path, *, venv: Path, work: Path, job_env: dict[str, str]) -> dict:
+    """One act run of the train workflow on `repo`'s pull request, with `job_env`
+    (the job's own virtualenv, the cache's folder and pip's settings)."""
     steps = job_steps(repo / WORKFLOW)
     start = time.perf_counter()
-    run = actrun.run_act(repo, venv=venv, work=work, env={"VENV": ".venv", **pip})
+    run = actrun.run_act(repo, venv=venv, work=work, env=job_env)
     wall = time.perf_counter() - start
     if run.returncode != 0:
         tail = "\n".join(run.output.splitlines()[-40:])
@@ -189,6 +195,7 @@ def timed_run(repo: Path, *, venv: Path, work: Path, pip: dict[str, str]) -> dic
     return {
         "wall_s": wall,
         "pip": pip_sources(run.output),
+        "venv_restored": any(VENV_HIT.match(line) for line in run.output.splitlines()),
         "steps": [
             {"step": name, "make": make.get(name), "wall_s": took}
             for name, took in times.items()
@@ -197,18 +204,32 @@ def timed_run(repo: Path, *, venv: Path, work: Path, pip: dict[str, str]) -> dic
 
 
 def run_actpr(work: Path, venv: Path, source: Path = ROOT) -> dict[str, Any]:
-    """The neutral pull request under act twice, the second with a warm pip
-    cache; the second run's steps and total, next to the run of `BEFORE`."""
+    """The neutral pull request under act twice: the first builds the job's
+    virtualenv and caches it, the second restores it; the second run's steps and
+    total, next to the run of `BEFORE`."""
     work.mkdir(parents=True, exist_ok=True)
     repo = neutral_clone(work / "repo", source)
     log.info("neutral pull request under act: the lock's files into %s", work)
     fill_wheelhouse(repo, work / "wheels", venv / "bin" / "python")
-    pip = pip_env(work / "pip-cache", work / "wheels")
+    job_venv, cache = work / "job-venv", work / "act-cache"
+    job_env = {
+        "VENV": str(job_venv),
+        "ACT_CACHE_DIR": str(cache),
+        **pip_env(work / "pip-cache", work / "wheels"),
+    }
+    shutil.rmtree(cache, ignore_errors=True)
     results = {}
     for name in ("warm_up", "measured"):
         log.info("neutral pull request under act: %s run", name.replace("_", "-"))
-        shutil.rmtree(work / name, ignore_errors=True)
-        results[name] = timed_run(repo, venv=venv, work=work / name, pip=pip)
+        for gone in (work / name, job_venv):
+            shutil.rmtree(gone, ignore_errors=True)
+        results[name] = timed_run(repo, venv=venv, work=work / name, job_env=job_env)
+    if results["warm_up"]["venv_restored"] or not results["measured"]["venv_restored"]:
+        raise ActLogError(
+            "the virtualenv's cache did not miss, then hit: "
+            f"restored in the first run {results['warm_up']['venv_restored']}, "
+            f"in the second {results['measured']['venv_restored']}"
+        )
     measured = results["measured"]
     return {
         "workflow": WORKFLOW.as_posix(),

@@ -361,7 +361,11 @@ def actpr_rows(results: dict[str, Any]) -> tuple[list[str], Rows]:
     )
     rows.append(["total", _s(act["wall_s"]), _s(before["wall_s"])])
     rows.append(
-        ["the same run just before, which fills pip's cache", _s(act["warm_up_s"]), ""]
+        [
+            "the same run just before, which builds the virtualenv and caches it",
+            _s(act["warm_up_s"]),
+            "",
+        ]
     )
     pip = act["pip"]
     rows.append(

@@ -75,7 +75,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         out.append(
             {
                 "target": (
-                    "act run of a neutral PR (warm pip cache) <= 60% of "
+                    "act run of a neutral PR (virtualenv from the cache) <= 60% of "
                     f"{act['before']['wall_s']:.0f} s"
                 ),
                 "value": (

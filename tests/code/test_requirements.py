@@ -324,6 +324,80 @@ def test_the_install_stamps_follow_every_lock_file(tmp_path: Path) -> None:
     ]
 
 
+def _install_key(venv: Path, cwd: Path = ROOT, **env: str) -> str:
+    """What `make install-key` prints for a virtualenv at `venv`."""
+    run_env = {k: v for k, v in os.environ.items() if k not in MAKE_VARS} | env
+    return subprocess.run(
+        ["make", "-s", "install-key", f"VENV={venv}"],
+        cwd=cwd,
+        env=run_env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+
+
+def _stamp(path: Path, text: str) -> None:
+    """An install stamp holding `text`, older than every file of the checkout."""
+    path.write_text(text + "\n")
+    os.utime(path, (946_684_800, 946_684_800))  # 2000-01-01
+
+
+def test_a_stamp_holding_the_lock_digest_is_only_touched(tmp_path: Path) -> None:
+    # A checkout or a restored cache: every file newer than the stamps, none changed.
+    venv = tmp_path / "venv"
+    venv.mkdir()
+    key = _install_key(venv)
+    _stamp(venv / ".installed", key)
+    commands = make_dry_run("install", venv)
+    assert _pip_installs(commands) == [], commands
+    assert f"touch {venv}/.installed" in commands
+    # The bench stamp holds a digest of its own, over the first one and its lock.
+    _stamp(venv / ".installed-bench", key)
+    assert _pip_installs(make_dry_run("bench", venv)) == [_from_lock(venv, BENCH)]
+
+
+def test_a_stamp_holding_another_digest_reinstalls(tmp_path: Path) -> None:
+    venv = tmp_path / "venv"
+    venv.mkdir()
+    _stamp(venv / ".installed", "0" * 20)
+    assert _pip_installs(make_dry_run("install", venv)) == _install(venv)
+    # With no Python to take the digest, nothing can agree with the stamp either.
+    _stamp(venv / ".installed", "")
+    dry = make_dry_run("install", venv, "PYTHON=/nonexistent/python3")
+    assert _pip_installs(dry) == _install(venv)
+
+
+def test_the_lock_digest_follows_the_files_the_python_and_the_place(
+    tmp_path: Path,
+) -> None:
+    copy = tmp_path / "checkout"
+    (copy / "requirements").mkdir(parents=True)
+    for path in [ROOT / "Makefile", ROOT / "pyproject.toml", *INSTALLED, BENCH]:
+        (copy / path.relative_to(ROOT)).write_bytes(path.read_bytes())
+    venv = copy / ".venv"
+    key = _install_key(venv, copy)
+    assert re.fullmatch(r"[0-9a-f]{20}", key), key
+    assert _install_key(venv, copy) == key
+    assert _install_key(tmp_path / "elsewhere", copy) != key
+    # The bench lock is the bench stamp's business, not this digest's.
+    (copy / BENCH.relative_to(ROOT)).write_text("changed\n")
+    assert _install_key(venv, copy) == key
+    for path in [ROOT / "pyproject.toml", *INSTALLED]:
+        changed = copy / path.relative_to(ROOT)
+        changed.write_bytes(path.read_bytes() + b"\n")
+        assert _install_key(venv, copy) != key, path.name
+        changed.write_bytes(path.read_bytes())
+    assert _install_key(venv, copy) == key
+    # Another interpreter: a copy of this one, elsewhere on disk.
+    other = tmp_path / "python"
+    subprocess.run(
+        ["python3", "-m", "venv", "--copies", "--without-pip", str(other)], check=True
+    )
+    elsewhere = _install_key(venv, copy, PYTHON=str(other / "bin" / "python3"))
+    assert re.fullmatch(r"[0-9a-f]{20}", elsewhere) and elsewhere != key
+
+
 def test_make_lock_compiles_every_lock_file_without_the_machine_in_it(
     tmp_path: Path,
 ) -> None:
