@@ -269,6 +269,20 @@ def test_mains_push_saved_the_dvc_cache_that_the_pull_request_restored(
     assert "readable=true" in step and "reproducing" not in step
 
 
+def test_mains_push_saved_the_virtualenv_that_the_pull_request_restored(
+    harmless: actrun.ActRun,
+) -> None:
+    # Saved under the digest make's install stamp holds, restored by that exact key,
+    # after which the job's `make install` had nothing to do.
+    output = harmless.output
+    saved = re.search(r"cache saved as (\S+/venv-Linux-[0-9a-f]{20})\n", output)
+    assert saved, output[-3000:]
+    assert f"cache restored from {saved[1]} (exact key: true)" in output
+    step = _step(output.split("ci.yml dvc-cache on main", 1)[1], "Install into .venv")
+    assert "already holds this lock: nothing to install" in step
+    assert "pip install" not in step
+
+
 def test_a_cache_without_mains_predictions_makes_train_reproduce_main(
     wrecked: Flow,
 ) -> None:
@@ -335,6 +349,8 @@ def test_bad_data_is_reported_and_fails_the_job(bad_data: Flow) -> None:
     assert "**Quality gate: ❌ fail** (rule `validation`)" in text
     assert "| `expect_column_values_to_be_in_set` | contract | 1 | `'Weekly'` |" in text
     assert "these are the metrics of the last good model" in text
+    # A failed pipeline is judged on its validation: main is not reproduced for it.
+    assert f"Main {BASE_STEP}" not in bad_data.train.output
 
 
 def test_forged_metrics_are_recomputed_and_fail_the_gate(forged: Flow) -> None:
