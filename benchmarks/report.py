@@ -602,12 +602,15 @@ METHOD = """\
   `pr` branch adds a line to `README.md`, which nothing the pipeline reads, and
   `.github/workflows/train.yml` run on it by `act` in host mode as
   `tests/workflows/actrun.py` runs it, with the stand-in actions and a cold DVC cache.
-  The job's own `make install` builds a fresh `.venv` from the lock, from every file
+  Each run starts without a virtualenv, at the same path. The first run's cache of
+  the virtualenv misses: its `make install` builds one from the lock, from every file
   of the lock fetched once into the work folder (`PIP_FIND_LINKS`, `PIP_NO_INDEX`)
-  and with pip's cache (`PIP_CACHE_DIR`) for the wheels it builds; a first run fills
-  that cache and the second run is measured. Each step's time is the one act prints
-  as the step ends; the total is the act run's wall time. A run that fails stops the
-  benchmark; one in which pip downloaded a file does not meet the target.
+  and with pip's cache (`PIP_CACHE_DIR`) for the wheels it builds, and the job saves
+  it. The second run, the one measured, restores it by its exact key, as a pull
+  request restores the one main's push saved. Each step's time is the one act prints
+  as the step ends; the total is the act run's wall time. A run that fails, or a
+  cache that did not miss then hit, stops the benchmark; a run in which pip
+  downloaded a file does not meet the target.
 - **Validation throughput**: rows divided by the `validate` stage's work time (reading
   the CSV plus running the Great Expectations checkpoint and Data Docs; the stage
   validates the newest month, then the whole table). Beside it

@@ -24,7 +24,8 @@ Everything runs in scratch clones of this repository's committed state (under
 8. profile: cProfile of the stage with the most work at the largest size up to
    `--profile-rows` (100,000 by default, which keeps the run near ten minutes);
 9. pull request under act (`actpr.py`, not in `--tiny`): `train.yml` on a neutral
-   pull request, its own `make install` included, with a warm pip cache, per step.
+   pull request, per step, its virtualenv restored from the cache an earlier run
+   saved.
 
 The stages and their commands come from `dvc repro --dry`, so new stages are measured
 without changing this script. Results go to `results.json` and `RESULTS.md`.
