@@ -10,12 +10,15 @@ STAMP := $(VENV)/.installed
 PORT ?= 8000
 MODEL_VERSION ?= 0.0.0-dev
 
+# The interpreter that builds .venv, found before .venv/bin goes first on PATH.
+BASE_PYTHON := $(or $(shell command -v $(PYTHON) 2>/dev/null),$(PYTHON))
+
 # Stages run `python -m churn.<room>.<stage>` from this checkout's sources, whichever
 # virtualenv provides the dependencies.
 export PATH := $(BIN):$(PATH)
 export PYTHONPATH := $(CURDIR)/src
 
-.PHONY: help install install-key repro next-month model-card test test-fast lint format dag metrics plots \
+.PHONY: FORCE help install install-key repro next-month model-card test test-fast lint format dag metrics plots \
 	clean base-cache report gate lint-workflows act-train doc-images pull push bench bench-suite bench-tiny package serve \
 	lock notebook
 
@@ -31,54 +34,62 @@ LOCKS := requirements/pip.txt requirements/dev.txt
 BENCH_LOCK := requirements/bench.txt
 BENCH_STAMP := $(VENV)/.installed-bench
 
+# Each stamp holds a digest of what its install was made of: the files it read, the
+# Python that ran it, and where the virtualenv lives (its scripts name their own
+# path). A checkout or a restored cache makes the files look newer than the stamp
+# without changing them; then the digests agree and the stamp is only touched. A
+# stamp whose digest disagrees is remade whatever the files' times say. The digest
+# is taken again as the recipe runs, after any target that rewrote the lock. CI
+# names its cache of the virtualenv after it (`make install-key`); the install
+# recipe itself is not in it, and ci.yml's test job always installs from scratch.
+digest = $(shell $(BASE_PYTHON) -c 'import hashlib, os, sys; \
+	h = hashlib.sha256(repr((sys.version, os.path.realpath(sys.executable), sys.argv[1])).encode()); \
+	[h.update(open(f, "rb").read()) for f in sys.argv[2:]]; print(h.hexdigest()[:20])' \
+	'$(1)' $(2) 2>/dev/null)
+install_key = $(call digest,$(abspath $(VENV)),pyproject.toml $(LOCKS))
+bench_key = $(call digest,$(1),$(BENCH_LOCK))
+# Non-empty when stamp $(2) holds digest $(1); empty when there is no stamp, or
+# when the digest could not be taken: then the install runs.
+same = $(and $(1),$(filter $(1),$(shell cat $(2) 2>/dev/null)))
+# The bench extra goes on top of the install: with that redone, it is redone too.
+both = $(and $(call same,$(1),$(STAMP)),$(call same,$(call bench_key,$(1)),$(BENCH_STAMP)))
+# As make starts, for the prerequisites; the recipes take the digest again.
+STARTING_KEY := $(install_key)
+
 # A fresh virtualenv every time, so that it holds the lock and nothing else. The
 # package itself goes in last, without its dependencies (the lock has them) and with
 # the locked setuptools as its build backend; `pip check` fails the install when
 # pyproject.toml asks for something the lock lacks.
-# Each stamp holds a digest of what its install was made of: the files it read, the
-# Python that ran it, and where the virtualenv lives (its scripts name their own
-# path). A checkout or a restored cache makes the files look newer than the stamp
-# without changing them; then the digests still agree and the stamp is only touched.
-# CI names its cache of the virtualenv after the same digest (`make install-key`).
-digest = $(shell $(PYTHON) -c 'import hashlib, os, sys; \
-	h = hashlib.sha256(repr((sys.version, os.path.realpath(sys.executable), sys.argv[1])).encode()); \
-	[h.update(open(f, "rb").read()) for f in sys.argv[2:]]; print(h.hexdigest()[:20])' \
-	'$(1)' $(2) 2>/dev/null)
-INSTALL_KEY := $(call digest,$(abspath $(VENV)),pyproject.toml $(LOCKS))
-BENCH_KEY := $(call digest,$(INSTALL_KEY),$(BENCH_LOCK))
-# Empty when there is no stamp, or when the digest could not be taken: reinstall.
-same = $(and $(1),$(filter $(1),$(shell cat $(2) 2>/dev/null)))
+define fresh_install
+@$(BASE_PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required") if sys.version_info < (3, 11) else None'
+$(BASE_PYTHON) -m venv --clear $(VENV)
+$(BIN)/python -m pip install --require-hashes -r requirements/pip.txt
+$(BIN)/python -m pip install --require-hashes -r requirements/dev.txt
+$(BIN)/python -m pip install --no-deps --no-build-isolation -e .
+$(BIN)/python -m pip check
+@echo '$(install_key)' > $@
+endef
 
-ifneq ($(call same,$(INSTALL_KEY),$(STAMP)),)
-$(STAMP): pyproject.toml $(LOCKS)
-	@echo "$(VENV) already holds this lock: nothing to install"
-	@touch $@
-else
-$(STAMP): pyproject.toml $(LOCKS)
-	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required") if sys.version_info < (3, 11) else None'
-	$(PYTHON) -m venv --clear $(VENV)
-	$(BIN)/python -m pip install --require-hashes -r requirements/pip.txt
-	$(BIN)/python -m pip install --require-hashes -r requirements/dev.txt
-	$(BIN)/python -m pip install --no-deps --no-build-isolation -e .
-	$(BIN)/python -m pip check
-	@echo '$(INSTALL_KEY)' > $@
-endif
+define fresh_bench
+$(BIN)/python -m pip install --require-hashes -r $(BENCH_LOCK)
+$(BIN)/python -m pip check
+@echo '$(call bench_key,$(install_key))' > $@
+endef
+
+$(STAMP): pyproject.toml $(LOCKS) $(if $(call same,$(STARTING_KEY),$(STAMP)),,FORCE)
+	$(if $(call same,$(install_key),$@),@echo "$(VENV) already holds this lock: nothing to install",$(fresh_install))
+	$(if $(call same,$(install_key),$@),@touch $@)
 
 install: $(STAMP) ## create .venv from the hash-checked lock in requirements/: the package, pipeline, report and dev tools
 
 install-key: ## the digest .venv's install stamp holds (CI names its cache of .venv after it)
-	@echo '$(INSTALL_KEY)'
+	@echo '$(install_key)'
 
 # On top of the installed lock; `venv --clear` above removes this stamp with the rest.
-ifneq ($(call same,$(BENCH_KEY),$(BENCH_STAMP)),)
-$(BENCH_STAMP): $(STAMP) $(BENCH_LOCK)
-	@touch $@
-else
-$(BENCH_STAMP): $(STAMP) $(BENCH_LOCK)
-	$(BIN)/python -m pip install --require-hashes -r $(BENCH_LOCK)
-	$(BIN)/python -m pip check
-	@echo '$(BENCH_KEY)' > $@
-endif
+$(BENCH_STAMP): $(STAMP) $(BENCH_LOCK) $(if $(call both,$(STARTING_KEY)),,FORCE)
+	$(if $(call both,$(install_key)),@touch $@,$(fresh_bench))
+
+FORCE:
 
 # pip-tools runs from a throwaway virtualenv, never from .venv, with Python 3.11 (what
 # CI runs), for which the lock's markers are evaluated. LOCK_ARGS passes more options

@@ -119,12 +119,12 @@ def pyproject_requirements() -> list[tuple[str, str]]:
     return reqs + [("build", r) for r in data["build-system"]["requires"]]
 
 
-def make_dry_run(target: str, venv: Path, *args: str) -> list[str]:
+def make_dry_run(target: str, venv: Path, *args: str, cwd: Path = ROOT) -> list[str]:
     """The commands `make -n TARGET` would run, for a virtualenv at `venv`."""
     env = {k: v for k, v in os.environ.items() if k not in MAKE_VARS}
     proc = subprocess.run(
         ["make", "-n", *args, target, f"VENV={venv}"],
-        cwd=ROOT,
+        cwd=cwd,
         env=env,
         capture_output=True,
         text=True,
@@ -303,23 +303,34 @@ def test_other_targets_do_without_the_bench_extra(tmp_path: Path, target: str) -
     assert _pip_installs(make_dry_run(target, venv)) == _install(venv)
 
 
+def _checkout_copy(dest: Path) -> Path:
+    """The Makefile and what an install reads, copied to `dest` to be changed."""
+    (dest / "requirements").mkdir(parents=True)
+    for path in [ROOT / "Makefile", ROOT / "pyproject.toml", *INSTALLED, BENCH]:
+        (dest / path.relative_to(ROOT)).write_bytes(path.read_bytes())
+    return dest
+
+
 def test_the_install_stamps_follow_every_lock_file(tmp_path: Path) -> None:
+    copy = _checkout_copy(tmp_path / "checkout")
     venv = tmp_path / "venv"
     venv.mkdir()
-    for name in (".installed", ".installed-bench"):
-        stamp = venv / name
-        stamp.touch()
-        os.utime(stamp, (4_102_444_800, 4_102_444_800))  # 2100-01-01
-    assert _pip_installs(make_dry_run("bench", venv)) == []
-    for changed in [ROOT / "pyproject.toml", *INSTALLED]:
-        what_if = ["-W", str(changed.relative_to(ROOT))]
-        assert _pip_installs(make_dry_run("install", venv, *what_if)), changed.name
+    # Stamps newer than every file: only what the files hold can call for an install.
+    _stamp(venv / ".installed", _install_key(venv, copy), FUTURE)
+    _stamp(venv / ".installed-bench", _bench_key(venv, copy), FUTURE)
+    assert _pip_installs(make_dry_run("bench", venv, cwd=copy)) == []
+    for path in [ROOT / "pyproject.toml", *INSTALLED]:
+        changed = copy / path.relative_to(ROOT)
+        changed.write_bytes(path.read_bytes() + b"\n")
+        installs = _pip_installs(make_dry_run("install", venv, cwd=copy))
+        assert installs == _install(venv), path.name
         # A new install clears the virtualenv, and the bench extra with it.
-        again = _pip_installs(make_dry_run("bench", venv, *what_if))
-        assert again[-1] == _from_lock(venv, BENCH), changed.name
-    what_if = ["-W", str(BENCH.relative_to(ROOT))]
-    assert _pip_installs(make_dry_run("install", venv, *what_if)) == []
-    assert _pip_installs(make_dry_run("bench", venv, *what_if)) == [
+        again = _pip_installs(make_dry_run("bench", venv, cwd=copy))
+        assert again == [*_install(venv), _from_lock(venv, BENCH)], path.name
+        changed.write_bytes(path.read_bytes())
+    (copy / BENCH.relative_to(ROOT)).write_bytes(BENCH.read_bytes() + b"\n")
+    assert _pip_installs(make_dry_run("install", venv, cwd=copy)) == []
+    assert _pip_installs(make_dry_run("bench", venv, cwd=copy)) == [
         _from_lock(venv, BENCH)
     ]
 
@@ -337,10 +348,28 @@ def _install_key(venv: Path, cwd: Path = ROOT, **env: str) -> str:
     ).stdout.strip()
 
 
-def _stamp(path: Path, text: str) -> None:
-    """An install stamp holding `text`, older than every file of the checkout."""
+def _bench_key(venv: Path, cwd: Path = ROOT) -> str:
+    """The digest the bench stamp of a virtualenv at `venv` holds once installed."""
+    rule = "bench-key: ; @echo '$(call bench_key,$(install_key))'"
+    env = {k: v for k, v in os.environ.items() if k not in MAKE_VARS}
+    return subprocess.run(
+        ["make", "-s", "--eval", rule, "bench-key", f"VENV={venv}"],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+
+
+#: 2000-01-01 and 2100-01-01: older, and newer, than every file of the checkout.
+PAST, FUTURE = 946_684_800, 4_102_444_800
+
+
+def _stamp(path: Path, text: str, when: int = PAST) -> None:
+    """An install stamp holding `text`, dated `when`."""
     path.write_text(text + "\n")
-    os.utime(path, (946_684_800, 946_684_800))  # 2000-01-01
+    os.utime(path, (when, when))
 
 
 def test_a_stamp_holding_the_lock_digest_is_only_touched(tmp_path: Path) -> None:
@@ -355,26 +384,62 @@ def test_a_stamp_holding_the_lock_digest_is_only_touched(tmp_path: Path) -> None
     # The bench stamp holds a digest of its own, over the first one and its lock.
     _stamp(venv / ".installed-bench", key)
     assert _pip_installs(make_dry_run("bench", venv)) == [_from_lock(venv, BENCH)]
+    bench = _bench_key(venv)
+    assert re.fullmatch(r"[0-9a-f]{20}", bench) and bench != key
+    _stamp(venv / ".installed-bench", bench)
+    commands = make_dry_run("bench", venv)
+    assert _pip_installs(commands) == [], commands
+    assert f"touch {venv}/.installed-bench" in commands
 
 
-def test_a_stamp_holding_another_digest_reinstalls(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("held", "when", "python"),
+    [
+        ("0" * 20, PAST, None),  # another lock
+        # Newer than every file, yet made for another lock, Python or place.
+        ("0" * 20, FUTURE, None),
+        ("", PAST, None),  # a stamp from before stamps held a digest
+        # The right digest, but no Python to take it again: nothing can agree.
+        ("KEY", FUTURE, "/nonexistent/python3"),
+    ],
+    ids=["other-digest", "other-digest-newer", "no-digest", "no-python"],
+)
+def test_a_stamp_that_does_not_hold_the_lock_digest_reinstalls(
+    tmp_path: Path, held: str, when: int, python: str | None
+) -> None:
     venv = tmp_path / "venv"
     venv.mkdir()
-    _stamp(venv / ".installed", "0" * 20)
-    assert _pip_installs(make_dry_run("install", venv)) == _install(venv)
-    # With no Python to take the digest, nothing can agree with the stamp either.
-    _stamp(venv / ".installed", "")
-    dry = make_dry_run("install", venv, "PYTHON=/nonexistent/python3")
-    assert _pip_installs(dry) == _install(venv)
+    _stamp(venv / ".installed", _install_key(venv) if held == "KEY" else held, when)
+    args = [f"PYTHON={python}"] if python else []
+    assert _pip_installs(make_dry_run("install", venv, *args)) == _install(venv)
+
+
+def test_the_bench_extra_is_reinstalled_with_the_install(tmp_path: Path) -> None:
+    # A virtualenv made again loses the bench extra, whatever its stamp says.
+    venv = tmp_path / "venv"
+    venv.mkdir()
+    _stamp(venv / ".installed-bench", _bench_key(venv), FUTURE)
+    _stamp(venv / ".installed", "0" * 20, FUTURE)
+    installs = _pip_installs(make_dry_run("bench", venv))
+    assert installs == [*_install(venv), _from_lock(venv, BENCH)]
+
+
+def test_a_lock_rewritten_earlier_in_the_same_run_is_installed(tmp_path: Path) -> None:
+    # As `make lock install`: the digest is taken as the recipe runs, not as make
+    # starts. The `+` line runs even under `make -n`.
+    copy = _checkout_copy(tmp_path / "checkout")
+    venv = tmp_path / "venv"
+    venv.mkdir()
+    _stamp(venv / ".installed", _install_key(venv, copy))
+    relock = "relock:\n\t+@echo '# recompiled' >> requirements/dev.txt"
+    commands = make_dry_run("install", venv, "--eval", relock, "relock", cwd=copy)
+    assert _pip_installs(commands) == _install(venv), commands
 
 
 def test_the_lock_digest_follows_the_files_the_python_and_the_place(
     tmp_path: Path,
 ) -> None:
-    copy = tmp_path / "checkout"
-    (copy / "requirements").mkdir(parents=True)
-    for path in [ROOT / "Makefile", ROOT / "pyproject.toml", *INSTALLED, BENCH]:
-        (copy / path.relative_to(ROOT)).write_bytes(path.read_bytes())
+    copy = _checkout_copy(tmp_path / "checkout")
     venv = copy / ".venv"
     key = _install_key(venv, copy)
     assert re.fullmatch(r"[0-9a-f]{20}", key), key

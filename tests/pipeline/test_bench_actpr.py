@@ -211,7 +211,7 @@ def test_the_first_run_caches_the_virtualenv_and_the_second_restores_it(
         # Every run starts without a virtualenv, as on a fresh runner, at one place.
         assert not Path(job_env["VENV"]).exists()
         Path(job_env["VENV"]).mkdir()
-        runs.append(job_env)
+        runs.append(dict(job_env))
         return {
             "wall_s": 10.0 * len(runs),
             "pip": {"downloaded": 0, "local": 0, "cached": 0},

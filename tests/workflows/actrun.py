@@ -115,18 +115,14 @@ def pull_request_clone(
     return dest
 
 
-#: Far in the future (2100-01-01): an install stamp no copied file is newer than.
-_FUTURE = 4102444800
-
-
 def borrowed_venv(source: Path, dest: Path) -> Path:
     """A throwaway virtualenv at `dest` that uses `source`'s installed packages.
 
-    act copies the checkout, so every file looks new and `make install` would
-    reinstall into whatever `VENV` names. Pointing `VENV` here instead keeps
-    `source` untouched: its packages are reached through a `.pth` line, its tools
-    through links in `bin/`, and the install stamp is dated in the future so
-    `make install` has nothing to do.
+    Pointing a job's `VENV` here keeps `source` untouched: its packages are reached
+    through a `.pth` line, its tools through links in `bin/`, and the install stamp
+    holds the digest `make install-key` gives for `dest` (the lock, the Python,
+    the place), so the job's `make install` finds it in agreement and installs
+    nothing, as with a virtualenv restored from CI's cache.
     """
     subprocess.run(
         [str(source / "bin" / "python"), "-m", "venv", "--without-pip", str(dest)],
@@ -149,9 +145,18 @@ def borrowed_venv(source: Path, dest: Path) -> Path:
         target = dest / "bin" / tool.name
         if not target.exists() and tool.is_file() and os.access(tool, os.X_OK):
             target.symlink_to(tool)
-    stamp = dest / ".installed"
-    stamp.touch()
-    os.utime(stamp, (_FUTURE, _FUTURE))
+    env = scratch.tool_env(dest)
+    key = subprocess.run(
+        ["make", "-s", "install-key", f"VENV={dest}"],
+        cwd=ROOT,
+        env={k: v for k, v in env.items() if k != "VENV"},
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    if not key:
+        raise RuntimeError(f"make install-key printed nothing for {dest}")
+    (dest / ".installed").write_text(key + "\n")
     return dest
 
 

@@ -273,9 +273,10 @@ def test_mains_push_saved_the_virtualenv_that_the_pull_request_restored(
     harmless: actrun.ActRun,
 ) -> None:
     # Saved under the digest make's install stamp holds, restored by that exact key,
-    # after which the job's `make install` had nothing to do (here the virtualenv
-    # is the borrowed one, whose stamp is always new; the benchmark's neutral pull
-    # request restores a real one).
+    # after which the job's `make install` had nothing to do: the digest the job
+    # took agreed with the stamp's (one that disagrees reinstalls, whatever the
+    # files' times). The virtualenv is the borrowed one; the benchmark's neutral
+    # pull request restores a real one.
     output = harmless.output
     saved = re.search(r"cache saved as (\S+/venv-Linux-[0-9a-f]{20})\n", output)
     assert saved, output[-3000:]

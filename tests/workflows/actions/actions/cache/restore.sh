@@ -12,7 +12,8 @@ elif [ -n "${ACT_CACHE_DIR:-}" ]; then
 fi
 if [ -n "$found" ]; then
   mkdir -p "$TARGET"
-  cp -R "$found/." "$TARGET/"
+  # -p: with the files' times, as the real action's archive keeps them.
+  cp -Rp "$found/." "$TARGET/"
   echo "cache restored from $found (exact key: $hit)"
 else
   echo "cache miss for $KEY (no cache service locally)"
