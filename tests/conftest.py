@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import copy
+import fcntl
 import json
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -117,6 +119,36 @@ def reader_clone(dest: Path) -> Path:
     with (repo / ".git" / "info" / "exclude").open("a") as fh:
         fh.write(".venv\n")
     return repo
+
+
+@dataclass(frozen=True)
+class Reproduced:
+    """A reader's clone on which `make repro` ran, and what that printed."""
+
+    repo: Path
+    output: str
+
+    def copy(self, dest: Path) -> Path:
+        """A copy at `dest`, the caller's to change; the original is only read."""
+        shutil.copytree(self.repo, dest, symlinks=True)
+        return dest
+
+
+@pytest.fixture(scope="session")
+def reproduced(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Reproduced:
+    """One pipeline run for every test that needs a clone as `make repro` leaves
+    it: built once per test run, the xdist workers sharing it through a lock."""
+    base = tmp_path_factory.getbasetemp()
+    shared = base if worker_id == "master" else base.parent
+    folder, printed = shared / "reproduced", shared / "reproduced.txt"
+    with (shared / "reproduced.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not printed.exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            repo = reader_clone(folder / "churn")
+            proc = make("repro", repo)
+            printed.write_text(proc.stdout + proc.stderr)
+    return Reproduced(folder / "churn", printed.read_text())
 
 
 @pytest.fixture(scope="session")

@@ -22,7 +22,7 @@ import pandas as pd
 import pytest
 
 from churn import contract
-from conftest import ROOT, SOURCE, clone, make, run
+from conftest import ROOT, SOURCE, Reproduced, run
 
 pytestmark = pytest.mark.slow
 
@@ -254,11 +254,9 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def trained(tmp_path_factory: pytest.TempPathFactory, reproduced: Reproduced) -> Path:
     """A clone of the repository whose pipeline has run: a last good model exists."""
-    repo = clone(tmp_path_factory.mktemp("bad-batches") / "repo")
-    make("repro", repo)
-    return repo
+    return reproduced.copy(tmp_path_factory.mktemp("bad-batches") / "repo")
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import clone, make, run
+from conftest import Reproduced, run
 
 pytestmark = pytest.mark.slow
 
@@ -54,11 +54,9 @@ def tree(repo: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def trained(tmp_path_factory: pytest.TempPathFactory, reproduced: Reproduced) -> Path:
     """A clone in which the pipeline has run once: every output is in place."""
-    repo = clone(tmp_path_factory.mktemp("bad-params") / "repo")
-    make("repro", repo)
-    return repo
+    return reproduced.copy(tmp_path_factory.mktemp("bad-params") / "repo")
 
 
 @pytest.fixture()

@@ -13,7 +13,14 @@ import pandas as pd
 import pytest
 
 from churn.delivery import smoke
-from conftest import PROBABILITY, ROOT, VENV, approx_values, clone, env_for, make
+from conftest import (
+    PROBABILITY,
+    ROOT,
+    VENV,
+    Reproduced,
+    approx_values,
+    env_for,
+)
 
 LEVEL = ROOT / "levels" / "2-cicd-automation"
 STAMP = VENV / ".installed"
@@ -80,9 +87,8 @@ def _localise(block: str, port: int) -> str:
 
 
 @pytest.mark.slow
-def test_commands_work_as_documented(tmp_path: Path) -> None:
-    repo = clone(tmp_path / "repo")
-    make("repro", repo)
+def test_commands_work_as_documented(tmp_path: Path, reproduced: Reproduced) -> None:
+    repo = reproduced.copy(tmp_path / "repo")
     port = _free_port()
     blocks = _blocks()
     server = None

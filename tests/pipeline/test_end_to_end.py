@@ -19,8 +19,8 @@ from conftest import (
     MODEL_PATH,
     PRINTED,
     ROOT,
+    Reproduced,
     assert_same_values,
-    clone,
     make,
     pipeline_stages,
     run,
@@ -58,11 +58,12 @@ def _model_md5(lock: dict) -> str:
 
 
 @pytest.fixture(scope="module")
-def repo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    """A clone on which the README's pipeline command has run once."""
-    path = clone(tmp_path_factory.mktemp("e2e") / "repo")
-    proc = make("repro", path)
-    return path, proc.stdout + proc.stderr
+def repo(
+    tmp_path_factory: pytest.TempPathFactory, reproduced: Reproduced
+) -> tuple[Path, str]:
+    """A clone on which the README's pipeline command has run once, and what it
+    printed."""
+    return reproduced.copy(tmp_path_factory.mktemp("e2e") / "repo"), reproduced.output
 
 
 def test_the_mlflow_example_logs_the_pipelines_model_as_a_run(

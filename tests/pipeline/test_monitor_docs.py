@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from churn.delivery import smoke
-from conftest import ROOT, VENV, clone, env_for, make
+from conftest import ROOT, VENV, Reproduced, env_for
 
 PAGE = "levels/2-cicd-automation/README.md"
 
@@ -51,9 +51,8 @@ def _localise(block: str, port: int) -> str:
 
 
 @pytest.mark.slow
-def test_commands_work_as_documented(tmp_path: Path) -> None:
-    repo = clone(tmp_path / "repo")
-    make("repro", repo)
+def test_commands_work_as_documented(tmp_path: Path, reproduced: Reproduced) -> None:
+    repo = reproduced.copy(tmp_path / "repo")
     port = _free_port()
     (serve_block, send_block), expected = (
         [b for lang, b in _blocks() if lang == "bash"],

@@ -23,7 +23,7 @@ import yaml
 
 from churn import contract, model_io
 from churn.pipeline import evaluate
-from conftest import ROOT, VENV, env_for, pipeline_stages, reader_clone
+from conftest import ROOT, VENV, Reproduced, env_for, pipeline_stages
 
 pytestmark = pytest.mark.slow
 
@@ -119,19 +119,14 @@ def _lock_md5(lock: dict, path: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def tutorial(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Block]]:
+def tutorial(
+    tmp_path_factory: pytest.TempPathFactory, reproduced: Reproduced
+) -> tuple[Path, list[Block]]:
     """A clone in which every command of the tutorial has run, in order."""
-    repo = reader_clone(tmp_path_factory.mktemp("tutorial") / "churn")
+    # The reader ran the quick start first (`reproduced` is a reader's clone after
+    # it): the tour's reset must undo it.
+    repo = reproduced.copy(tmp_path_factory.mktemp("tutorial") / "churn")
     env = env_for(repo) | {"VENV": str(VENV), "COLUMNS": "200"}
-    # The reader ran the quick start first: the tour's reset must undo it.
-    quick = subprocess.run(
-        ["bash", "-c", PRELUDE + QUICK_START],
-        cwd=repo,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    assert quick.returncode == 0, quick.stdout + quick.stderr
     steps = blocks(TUTORIAL.read_text())
     for step in steps:
         proc = subprocess.run(

@@ -206,9 +206,11 @@ def test_release_job_succeeds_under_act(released: dict) -> None:
     assert run.returncode == 0, run.output[-6000:]
     assert "Job succeeded" in run.output
     assert "smoke test passed: churn-model 1.3.0" in run.output
-    # The job's `make install` found its virtualenv ready, never installing into
-    # (or re-pointing) the one running the tests.
-    assert "Nothing to be done for 'install'" in run.output
+    # The job's `make install` found its virtualenv's stamp in agreement with the
+    # digest it took, never installing into (or re-pointing) the one running the
+    # tests.
+    assert "already holds this lock: nothing to install" in run.output
+    assert "pip install" not in run.output
 
 
 @pytest.mark.slow

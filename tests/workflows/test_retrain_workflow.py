@@ -164,7 +164,9 @@ def test_a_retrain_whose_gate_fails_opens_no_pull_request(refused: dict) -> None
     assert run.returncode != 0
     assert "gate FAILED (rule: regression)" in run.output
     assert "verdict=fail" in run.output
-    assert "The quality gate's verdict on the retrained model is 'fail'" in run.output
+    assert "The quality gate's verdict on the retrained model is 'fail'" in (
+        run.output
+    ), run.output[-8000:]
     assert "Failure - Main Refuse a model that did not pass the gate" in run.output
     assert "Run Main Open a pull request" not in run.output
     assert _cml_calls(run) == []
