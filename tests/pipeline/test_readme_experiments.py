@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import ROOT, clone, make, run
+from conftest import ROOT, Reproduced, make, run
 
 pytestmark = pytest.mark.slow
 
@@ -21,11 +21,12 @@ COLUMNS = 200
 
 
 @pytest.fixture(scope="module")
-def experimented(tmp_path_factory: pytest.TempPathFactory) -> dict:
+def experimented(
+    tmp_path_factory: pytest.TempPathFactory, reproduced: Reproduced
+) -> dict:
     """A fresh clone after `make repro` and the README's two experiments."""
-    repo = clone(tmp_path_factory.mktemp("experiments") / "repo")
-    repro = make("repro", repo)
-    runs = {"repro": repro.stdout, "repo": repo, "main": _roc_auc(repo)}
+    repo = reproduced.copy(tmp_path_factory.mktemp("experiments") / "repo")
+    runs = {"repo": repo, "main": _roc_auc(repo)}
     first = run(
         ["dvc", "exp", "run", "-S", "train.estimator=hist_gradient_boosting"], repo
     )
