@@ -29,7 +29,7 @@ import yaml
 from test_level2_readme import bash_commands
 
 import docimages
-from conftest import ROOT, SOURCE, VENV, make, run
+from conftest import ROOT, SOURCE, VENV, Reproduced, make, run
 
 pytestmark = pytest.mark.slow
 
@@ -127,7 +127,7 @@ FORGED = ("metrics/metrics.json", "metrics/predictions.csv")
 
 
 @pytest.fixture(scope="module")
-def forged(tmp_path_factory: pytest.TempPathFactory) -> Flow:
+def forged(tmp_path_factory: pytest.TempPathFactory, reproduced: Reproduced) -> Flow:
     """A PR that wrecks the model, then commits main's metrics and predictions in
     place of its own, with their md5 in dvc.lock (`dvc commit`), so that `dvc
     repro` finds every stage up to date. The DVC cache that train restores holds
@@ -135,7 +135,10 @@ def forged(tmp_path_factory: pytest.TempPathFactory) -> Flow:
     CML_CLOUD is set without its secrets, so the cloud runner fails to launch."""
     tmp = tmp_path_factory.mktemp("act-forged")
     repo = actrun.pull_request_clone(tmp / "repo", WRECK)
-    # main's predictions are in no commit: the forger reproduces main for them.
+    # main's predictions are in no commit: the forger reproduces main for them,
+    # from a DVC cache that already ran main (its run cache restores the outputs).
+    cache = repo / ".dvc" / "cache"
+    shutil.copytree(reproduced.repo / ".dvc" / "cache", cache, dirs_exist_ok=True)
     run(["git", "checkout", "-q", "main"], repo)
     run(["dvc", "repro", "evaluate"], repo)
     mains = {name: (repo / name).read_text() for name in FORGED}
