@@ -335,31 +335,25 @@ def test_the_install_stamps_follow_every_lock_file(tmp_path: Path) -> None:
     ]
 
 
+def _printed(args: list[str], cwd: Path, **env: str) -> str:
+    """What `make -s ARGS` prints in `cwd`, outside any make of this run."""
+    run_env = {k: v for k, v in os.environ.items() if k not in MAKE_VARS} | env
+    proc = subprocess.run(
+        ["make", "-s", *args], cwd=cwd, env=run_env, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.strip()
+
+
 def _install_key(venv: Path, cwd: Path = ROOT, **env: str) -> str:
     """What `make install-key` prints for a virtualenv at `venv`."""
-    run_env = {k: v for k, v in os.environ.items() if k not in MAKE_VARS} | env
-    return subprocess.run(
-        ["make", "-s", "install-key", f"VENV={venv}"],
-        cwd=cwd,
-        env=run_env,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
+    return _printed(["install-key", f"VENV={venv}"], cwd, **env)
 
 
 def _bench_key(venv: Path, cwd: Path = ROOT) -> str:
     """The digest the bench stamp of a virtualenv at `venv` holds once installed."""
     rule = "bench-key: ; @echo '$(call bench_key,$(install_key))'"
-    env = {k: v for k, v in os.environ.items() if k not in MAKE_VARS}
-    return subprocess.run(
-        ["make", "-s", "--eval", rule, "bench-key", f"VENV={venv}"],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
+    return _printed(["--eval", rule, "bench-key", f"VENV={venv}"], cwd)
 
 
 #: 2000-01-01 and 2100-01-01: older, and newer, than every file of the checkout.

@@ -1,4 +1,5 @@
-"""The level-1 tutorial, run command by command in a fresh clone.
+"""The level-1 tutorial, run command by command in a fresh clone after the quick
+start's `make repro` (a copy of the suite's shared run).
 
 Every ```bash block of `levels/1-pipeline-automation/README.md` runs in order (the
 ones marked `# needs GitHub` are skipped), and every ```text block right after one
