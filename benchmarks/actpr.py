@@ -61,18 +61,19 @@ JOB_END = re.compile(r"^\[(?P<job>[^\]]+?) *\]\s+\S+\s+Job succeeded$")
 #: One term of a Go duration (`1m13.2s`, `950.1ms`, `12µs`).
 _TERM = re.compile(r"(\d+(?:\.\d+)?)(h|ms|m|s|µs|us|ns)")
 _UNIT_S = {"h": 3600, "m": 60, "s": 1, "ms": 1e-3, "µs": 1e-6, "us": 1e-6, "ns": 1e-9}
+#: The start of a line a step printed: under forced colour act leaves out the
+#: job's name.
+_OUTPUT = r"^(?:\[[^\]]+\]\s+)?\|\s+"
 #: How pip says where each file of an install comes from.
 PIP_SOURCES = {
-    "downloaded": re.compile(r"^\[[^\]]+\]\s+\|\s+Downloading "),
-    "local": re.compile(r"^\[[^\]]+\]\s+\|\s+Processing /"),
-    "cached": re.compile(r"^\[[^\]]+\]\s+\|\s+Using cached "),
+    "downloaded": re.compile(_OUTPUT + "Downloading "),
+    "local": re.compile(_OUTPUT + "Processing /"),
+    "cached": re.compile(_OUTPUT + "Using cached "),
 }
 #: The locks `make install` installs from.
 LOCKS = ("requirements/pip.txt", "requirements/dev.txt")
 #: What the cache stand-ins print when they restore the virtualenv's key exactly.
-VENV_HIT = re.compile(
-    r"^\[[^\]]+\]\s+\|\s+cache restored from \S*/venv-\S+ \(exact key: true\)"
-)
+VENV_HIT = re.compile(_OUTPUT + r"cache restored from \S*/venv-\S+ \(exact key: true\)")
 #: The `make` target a step runs, if it runs one.
 _MAKE = re.compile(r"^\s*make (\w[\w-]*)", re.M)
 

@@ -180,6 +180,12 @@ def test_a_failed_act_run_stops_the_measurement(
     restored = LOG.replace(install, f"{hit} (exact key: true)\n{install}")
     monkeypatch.setattr(actrun, "run_act", act(0, restored))
     assert actpr.timed_run(repo, **kwargs)["venv_restored"] is True
+    # Under forced colour act prints a step's output lines without the job's name.
+    bare = restored.replace("[train/train        ]   | ", "| ")
+    monkeypatch.setattr(actrun, "run_act", act(0, bare))
+    done = actpr.timed_run(repo, **kwargs)
+    assert done["venv_restored"] is True
+    assert done["pip"] == {"downloaded": 1, "local": 2, "cached": 1}
     # A restore from a fallback key is no hit.
     fallback = restored.replace("exact key: true", "exact key: false")
     monkeypatch.setattr(actrun, "run_act", act(0, fallback))
