@@ -13,9 +13,6 @@ hashes of its data and code, its params and its command). `identity` hashes exac
 those, so it is the same on every machine, and the release and retrain workflows
 decide "is this a new model?" from it, never from the model file.
 
-Per-row outputs (`metrics/predictions.csv`) live in the DVC cache, not in git:
-`out_at` reads one as a revision's `dvc.lock` records it (git for `cache: false`).
-
 `churn lineage` prints the identity of the workspace's model; with `--base REV` it
 also says whether it differs from the one at `REV` (`--readable PATH`: whether
 `out_at` reads PATH there), and exits 2 when it cannot tell.
@@ -63,14 +60,19 @@ def git_show(rev: str, path: str, *, cwd: Path = config.ROOT) -> str | None:
     return git("show", f"{rev}:{path}", cwd=cwd)
 
 
+def short_sha(rev: str, *, cwd: Path = config.ROOT) -> str | None:
+    """The abbreviated commit `rev` names, or None when it names none."""
+    if not rev or rev.startswith("-"):  # an option, not a revision
+        return None
+    out = git(
+        "rev-parse", "--verify", "--quiet", "--short", f"{rev}^{{commit}}", cwd=cwd
+    )
+    return out.strip() if out else None
+
+
 def rev_exists(rev: str, *, cwd: Path = config.ROOT) -> bool:
     """True when `rev` names a commit in the repository at `cwd`."""
-    if not rev or rev.startswith("-"):
-        return False
-    return (
-        git("rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}", cwd=cwd)
-        is not None
-    )
+    return short_sha(rev, cwd=cwd) is not None
 
 
 def read_json(path: Path) -> Any | None:
@@ -103,14 +105,6 @@ def json_at(rev: str, path: str, *, cwd: Path = config.ROOT) -> Any | None:
         raise LineageError(f"{rev}:{path}: not JSON ({exc})") from exc
 
 
-def short_sha(rev: str, *, cwd: Path = config.ROOT) -> str | None:
-    """The abbreviated commit `rev` names, or None when it names none."""
-    if not rev_exists(rev, cwd=cwd):
-        return None
-    out = git("rev-parse", "--short", f"{rev}^{{commit}}", cwd=cwd)
-    return out.strip() if out else None
-
-
 def dvc_json(args: list[str], *, cwd: Path = config.ROOT) -> Any:
     """Run `dvc ARGS --json` and parse what it prints (None when it prints nothing).
 
@@ -134,10 +128,10 @@ def dvc_json(args: list[str], *, cwd: Path = config.ROOT) -> Any:
 def read_lock(path: Path) -> dict[str, Any]:
     """A parsed `dvc.lock`; `LineageError` when it is missing or not a lock file."""
     try:
-        lock = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
         raise LineageError(f"{path}: cannot read it ({exc})") from exc
-    return _checked(lock, str(path))
+    return _parsed(text, str(path))
 
 
 def lock_at(rev: str, *, cwd: Path = config.ROOT) -> dict[str, Any]:
@@ -147,13 +141,15 @@ def lock_at(rev: str, *, cwd: Path = config.ROOT) -> dict[str, Any]:
     text = git_show(rev, config.FILES.lock, cwd=cwd)
     if text is None:
         raise LineageError(f"{rev}: has no dvc.lock")
+    return _parsed(text, f"{rev}:dvc.lock")
+
+
+def _parsed(text: str, source: str) -> dict[str, Any]:
+    """The text of a `dvc.lock` read from `source`, parsed and checked."""
     try:
-        return _checked(yaml.safe_load(text), f"{rev}:dvc.lock")
+        lock = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise LineageError(f"{rev}:dvc.lock: not YAML ({exc})") from exc
-
-
-def _checked(lock: Any, source: str) -> dict[str, Any]:
+        raise LineageError(f"{source}: not YAML ({exc})") from exc
     if not isinstance(lock, dict) or not isinstance(lock.get("stages"), dict):
         raise LineageError(f"{source}: not a dvc.lock (no `stages`)")
     return lock
@@ -190,7 +186,8 @@ def cache_dir(root: Path = config.ROOT) -> Path:
 
 
 def out_at(rev: str, path: str, *, cwd: Path = config.ROOT) -> str | None:
-    """The text of stage output `path` at `rev`; None when `rev` has none.
+    """The text of stage output `path` at `rev`; None when `rev` has none. Per-row
+    outputs (`metrics/predictions.csv`) live in the DVC cache, not in git.
 
     Committed in git at `rev` (an out that `rev`'s dvc.yaml marks `cache: false`):
     that file. Otherwise the DVC cache's object of the md5 in `rev`'s dvc.lock,
@@ -199,9 +196,10 @@ def out_at(rev: str, path: str, *, cwd: Path = config.ROOT) -> str | None:
     if not rev_exists(rev, cwd=cwd):
         raise LineageError(f"revision {rev!r} not found")
     text = git_show(rev, path, cwd=cwd)
-    if text is not None or git_show(rev, config.FILES.lock, cwd=cwd) is None:
+    lock = None if text is not None else git_show(rev, config.FILES.lock, cwd=cwd)
+    if lock is None:
         return text
-    stages = lock_at(rev, cwd=cwd)["stages"].values()
+    stages = _parsed(lock, f"{rev}:dvc.lock")["stages"].values()
     outs = [o for s in stages for o in (s or {}).get("outs", []) if isinstance(o, dict)]
     out = next((o for o in outs if o.get("path") == path), None)
     if out is None:  # the lock does not record it: `rev` has none

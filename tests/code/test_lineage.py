@@ -86,6 +86,9 @@ def test_a_lock_without_train_inputs_cannot_be_judged(tmp_path: Path) -> None:
     broken.write_text("just text\n")
     with pytest.raises(lineage.LineageError, match="not a dvc.lock"):
         lineage.read_lock(broken)
+    broken.write_text("stages: [\n")
+    with pytest.raises(lineage.LineageError, match="dvc.lock: not YAML"):
+        lineage.read_lock(broken)
     with pytest.raises(lineage.LineageError, match="cannot read it"):
         lineage.read_lock(tmp_path / "missing.lock")
 
