@@ -52,9 +52,13 @@ bench_key = $(call digest,$(1),$(BENCH_LOCK))
 # when the digest could not be taken: then the install runs.
 same = $(and $(1),$(filter $(1),$(shell cat $(2) 2>/dev/null)))
 # The bench extra goes on top of the install: with that redone, it is redone too.
-both = $(and $(call same,$(1),$(STAMP)),$(call same,$(call bench_key,$(1)),$(BENCH_STAMP)))
-# As make starts, for the prerequisites; the recipes take the digest again.
+# $(1) is the install's digest; $(2) the bench extra's, taken from $(1) if not given.
+both = $(and $(call same,$(1),$(STAMP)),$(call same,$(or $(2),$(call bench_key,$(1))),$(BENCH_STAMP)))
+# As make starts, for the prerequisites. Each recipe takes the digests again, once,
+# into KEY (and BENCH_KEY) as make expands it, before its first line runs.
 STARTING_KEY := $(install_key)
+take_key = $(eval KEY := $(install_key))
+take_bench_key = $(take_key)$(eval BENCH_KEY := $(call bench_key,$(KEY)))
 
 # A fresh virtualenv every time, so that it holds the lock and nothing else. The
 # package itself goes in last, without its dependencies (the lock has them) and with
@@ -67,18 +71,18 @@ $(BIN)/python -m pip install --require-hashes -r requirements/pip.txt
 $(BIN)/python -m pip install --require-hashes -r requirements/dev.txt
 $(BIN)/python -m pip install --no-deps --no-build-isolation -e .
 $(BIN)/python -m pip check
-@echo '$(install_key)' > $@
+@echo '$(KEY)' > $@
 endef
 
 define fresh_bench
 $(BIN)/python -m pip install --require-hashes -r $(BENCH_LOCK)
 $(BIN)/python -m pip check
-@echo '$(call bench_key,$(install_key))' > $@
+@echo '$(BENCH_KEY)' > $@
 endef
 
 $(STAMP): pyproject.toml $(LOCKS) $(if $(call same,$(STARTING_KEY),$(STAMP)),,FORCE)
-	$(if $(call same,$(install_key),$@),@echo "$(VENV) already holds this lock: nothing to install",$(fresh_install))
-	$(if $(call same,$(install_key),$@),@touch $@)
+	$(take_key)$(if $(call same,$(KEY),$@),@echo "$(VENV) already holds this lock: nothing to install",$(fresh_install))
+	$(if $(call same,$(KEY),$@),@touch $@)
 
 install: $(STAMP) ## create .venv from the hash-checked lock in requirements/: the package, pipeline, report and dev tools
 
@@ -87,7 +91,7 @@ install-key: ## the digest .venv's install stamp holds (CI names its cache of .v
 
 # On top of the installed lock; `venv --clear` above removes this stamp with the rest.
 $(BENCH_STAMP): $(STAMP) $(BENCH_LOCK) $(if $(call both,$(STARTING_KEY)),,FORCE)
-	$(if $(call both,$(install_key)),@touch $@,$(fresh_bench))
+	$(take_bench_key)$(if $(call both,$(KEY),$(BENCH_KEY)),@touch $@,$(fresh_bench))
 
 FORCE:
 
