@@ -22,24 +22,28 @@ import yaml
 PARAMS = "params.yaml"
 
 
+#: make's own variables, and the virtualenv an outer make was given: a `make` run
+#: in a clone must see none of them, or it runs as a sub-make of this run's (and
+#: prints `make[1]:` where a user sees `make:`) with this run's VENV.
+MAKE_VARS = frozenset({"MAKELEVEL", "MAKEFLAGS", "MFLAGS", "MAKEOVERRIDES", "VENV"})
+
+
+def outside_make() -> dict[str, str]:
+    """This process's environment without make's variables (`MAKE_VARS`)."""
+    return {k: v for k, v in os.environ.items() if k not in MAKE_VARS}
+
+
 def tool_env(venv: Path, repo: Path | None = None) -> dict[str, str]:
     """This process's environment, set to run `venv`'s tools on a clone.
 
-    `venv/bin` comes first on PATH. CHURN_ROOT is dropped, since a clone is its
-    own root; so is PYTHONPATH, unless `repo` is given: then it names `repo/src`,
-    so that `python -m churn.*` runs the clone's code, not this checkout's. So are
-    make's own variables: under `make test` a `make` in the clone would otherwise
-    run as a sub-make and print `make[1]:` where a user sees `make:`.
+    `venv/bin` comes first on PATH. make's variables are dropped (`outside_make`),
+    and so is CHURN_ROOT, since a clone is its own root; so is PYTHONPATH, unless
+    `repo` is given: then it names `repo/src`, so that `python -m churn.*` runs the
+    clone's code, not this checkout's.
     """
-    dropped = (
-        "CHURN_ROOT",
-        "PYTHONPATH",
-        "MAKELEVEL",
-        "MAKEFLAGS",
-        "MFLAGS",
-        "MAKEOVERRIDES",
-    )
-    env = {k: v for k, v in os.environ.items() if k not in dropped}
+    env = outside_make()
+    env.pop("CHURN_ROOT", None)
+    env.pop("PYTHONPATH", None)
     env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"
     if repo is not None:
         env["PYTHONPATH"] = str(repo / "src")

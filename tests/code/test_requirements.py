@@ -21,6 +21,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
+import scratch
 from conftest import ROOT
 
 LOCKS = sorted((ROOT / "requirements").glob("*.txt"))
@@ -32,7 +33,6 @@ BENCH = ROOT / "requirements" / "bench.txt"
 BENCH_TARGETS = ["bench", "bench-tiny", "test"]
 HASH = re.compile(r"^sha256:[0-9a-f]{64}$")
 #: make's own variables, which a `make` run by `make test` would inherit.
-MAKE_VARS = {"MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES", "VENV"}
 
 
 @dataclass(frozen=True)
@@ -121,11 +121,10 @@ def pyproject_requirements() -> list[tuple[str, str]]:
 
 def make_dry_run(target: str, venv: Path, *args: str, cwd: Path = ROOT) -> list[str]:
     """The commands `make -n TARGET` would run, for a virtualenv at `venv`."""
-    env = {k: v for k, v in os.environ.items() if k not in MAKE_VARS}
     proc = subprocess.run(
         ["make", "-n", *args, target, f"VENV={venv}"],
         cwd=cwd,
-        env=env,
+        env=scratch.outside_make(),
         capture_output=True,
         text=True,
         check=True,
@@ -337,7 +336,7 @@ def test_the_install_stamps_follow_every_lock_file(tmp_path: Path) -> None:
 
 def _printed(args: list[str], cwd: Path, **env: str) -> str:
     """What `make -s ARGS` prints in `cwd`, outside any make of this run."""
-    run_env = {k: v for k, v in os.environ.items() if k not in MAKE_VARS} | env
+    run_env = scratch.outside_make() | env
     proc = subprocess.run(
         ["make", "-s", *args], cwd=cwd, env=run_env, capture_output=True, text=True
     )

@@ -145,11 +145,10 @@ def borrowed_venv(source: Path, dest: Path) -> Path:
         target = dest / "bin" / tool.name
         if not target.exists() and tool.is_file() and os.access(tool, os.X_OK):
             target.symlink_to(tool)
-    env = scratch.tool_env(dest)
     key = subprocess.run(
         ["make", "-s", "install-key", f"VENV={dest}"],
         cwd=ROOT,
-        env={k: v for k, v in env.items() if k != "VENV"},
+        env=scratch.tool_env(dest),
         check=True,
         capture_output=True,
         text=True,
@@ -259,6 +258,12 @@ class ActRun:
     gh: Path | None = None
 
 
+def step_log(output: str, name: str) -> str:
+    """What act printed for the step `name`, from its start to its end."""
+    start = output.index(f"⭐ Run Main {name}")
+    return output[start : output.index(f"Main {name} [", start)]
+
+
 def run_act(
     repo: Path,
     *,
@@ -308,10 +313,9 @@ def run_act(
     }
     for name, value in steps_env.items():
         cmd += ["--env", f"{name}={value}"]
+    # Without make's variables, which would carry an outer make's VENV into the
+    # job's make.
     run_env = scratch.tool_env(venv)
-    # Under `make`, MAKEFLAGS would carry the outer make's VENV into the job's make.
-    for name in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES", "VENV"):
-        run_env.pop(name, None)
     run_env["PATH"] = os.pathsep.join([str(GH_BIN), run_env["PATH"]])
     log.info("running %s", " ".join(cmd))
     proc = subprocess.run(

@@ -249,12 +249,6 @@ def test_make_doc_images_draws_the_docs_pictures_from_this_run(
         assert path.stat().st_size < docimages.MAX_BYTES, path
 
 
-def _step(output: str, name: str) -> str:
-    """What act printed for the step `name` of train, from its start to its end."""
-    start = output.index(f"⭐ Run Main {name}")
-    return output[start : output.index(f"Main {name} [", start)]
-
-
 BASE_STEP = "Put the base's predictions in the DVC cache"
 
 
@@ -268,7 +262,7 @@ def test_mains_push_saved_the_dvc_cache_that_the_pull_request_restored(
     saved = re.search(r"cache saved as (\S+/dvc-Linux-[0-9a-f]{64})", output)
     assert saved, output[-3000:]
     assert f"cache restored from {saved[1]}" in output
-    step = _step(output, BASE_STEP)
+    step = actrun.step_log(output, BASE_STEP)
     assert "readable=true" in step and "reproducing" not in step
 
 
@@ -288,7 +282,7 @@ def test_mains_push_saved_the_virtualenv_that_the_pull_request_restored(
     train = output[output.index("[train/train") :]
     assert f"cache restored from {saved[1]} (exact key: true)" in train
     assert "Run Main Save the virtualenv" not in train, "a hit is not saved again"
-    install = _step(train, "Install into .venv")
+    install = actrun.step_log(train, "Install into .venv")
     assert "already holds this lock: nothing to install" in install
     assert "pip install" not in install
 
@@ -300,7 +294,7 @@ def test_a_cache_without_mains_predictions_makes_train_reproduce_main(
     # shares its DVC cache, and the gate judged against it.
     output = wrecked.train.output
     assert "cache miss for dvc-Linux-" in output
-    step = _step(output, BASE_STEP)
+    step = actrun.step_log(output, BASE_STEP)
     assert "reproducing origin/main (" in step
     assert "Running stage 'evaluate'" in step and "readable=true" in step
     assert f"Success - Main {BASE_STEP}" in output

@@ -130,8 +130,7 @@ def test_one_month_left_opens_a_pull_request_with_the_report(one_left: dict) -> 
     assert "month 7 of 7 arrives" in run.output
     assert "changed=true" in run.output
     # main's predictions came with its DVC cache: nothing reproduced main for them.
-    step = run.output.split("Run Main Put main's predictions in the DVC cache", 1)[1]
-    step = step.split("Main Put main's predictions in the DVC cache [", 1)[0]
+    step = actrun.step_log(run.output, "Put main's predictions in the DVC cache")
     assert "readable=true" in step and "reproducing" not in step
     assert "gate passed" in run.output
     calls = _cml_calls(run)
