@@ -43,11 +43,16 @@ _CELLS = 2_000_000
 
 
 def batch_metrics(
-    y: np.ndarray, score: np.ndarray, *, threshold: float
+    y: np.ndarray,
+    score: np.ndarray,
+    *,
+    threshold: float,
+    metrics: tuple[str, ...] = METRICS,
 ) -> dict[str, np.ndarray]:
-    """Every headline metric for each row of `y`/`score` (shape resamples x rows).
+    """Each metric of `metrics` for each row of `y`/`score` (shape resamples x rows).
 
-    Ranking metrics are NaN for a resample that holds a single class.
+    Only those asked for are computed. Ranking metrics are NaN for a resample that
+    holds a single class.
     """
     import numpy as np
 
@@ -56,51 +61,55 @@ def batch_metrics(
     n = y.shape[1]
     pos = y.sum(axis=1).astype(np.float64)
     neg = n - pos
+    wanted = set(metrics)
+    out: dict[str, np.ndarray] = {}
     with np.errstate(divide="ignore", invalid="ignore"):
-        # One sort, highest score first, serves both ranking metrics.
-        order = np.argsort(-score, axis=1, kind="stable")
-        ys = np.take_along_axis(y, order, axis=1)
-        ss = np.take_along_axis(score, order, axis=1)
-        position = np.arange(n)
-        first = np.ones_like(ss, dtype=bool)
-        first[:, 1:] = ss[:, 1:] != ss[:, :-1]
-        last = np.ones_like(ss, dtype=bool)
-        last[:, :-1] = first[:, 1:]
-        # The positions each tie group of equal scores spans.
-        group_start = np.maximum.accumulate(np.where(first, position, 0), axis=1)
-        group_end = np.minimum.accumulate(np.where(last, position, n)[:, ::-1], axis=1)[
-            :, ::-1
-        ]
-        # ROC AUC as the Mann-Whitney statistic: a score's rank from the lowest,
-        # ties sharing their average rank.
-        ranks = n - (group_start + group_end) / 2
-        roc = ((ranks * ys).sum(axis=1) - pos * (pos + 1) / 2) / (pos * neg)
-        # Average precision as scikit-learn defines it: precision at each distinct
-        # threshold, weighted by the recall gained there.
-        tps = np.cumsum(ys, axis=1)
-        precision_at = tps / np.arange(1, n + 1)
-        ap = (ys * np.take_along_axis(precision_at, group_end, axis=1)).sum(1) / pos
-        pred = score >= threshold
-        tp = (pred & (y == 1)).sum(axis=1)
-        fp = (pred & (y == 0)).sum(axis=1)
-        fn = (~pred & (y == 1)).sum(axis=1)
-        prec = np.where(tp + fp > 0, tp / (tp + fp), 0.0)
-        rec = np.where(tp + fn > 0, tp / (tp + fn), 0.0)
-        f1 = np.where(2 * tp + fp + fn > 0, 2 * tp / (2 * tp + fp + fn), 0.0)
-    one_class = (pos == 0) | (neg == 0)
-    eps = np.finfo(np.float64).eps
-    clipped = np.clip(score, eps, 1 - eps)
-    loss = -(y * np.log(clipped) + (1 - y) * np.log(1 - clipped)).mean(axis=1)
-    return {
-        "roc_auc": np.where(one_class, np.nan, roc),
-        "pr_auc": np.where(pos == 0, np.nan, ap),
-        "f1": f1,
-        "precision": prec,
-        "recall": rec,
-        "accuracy": ((pred == (y == 1)).sum(axis=1) / n),
-        "log_loss": loss,
-        "brier": ((score - y) ** 2).mean(axis=1),
-    }
+        if wanted & {"roc_auc", "pr_auc"}:
+            # One sort, highest score first, serves both ranking metrics.
+            order = np.argsort(-score, axis=1, kind="stable")
+            ys = np.take_along_axis(y, order, axis=1)
+            ss = np.take_along_axis(score, order, axis=1)
+            position = np.arange(n)
+            first = np.ones_like(ss, dtype=bool)
+            first[:, 1:] = ss[:, 1:] != ss[:, :-1]
+            last = np.ones_like(ss, dtype=bool)
+            last[:, :-1] = first[:, 1:]
+            # The last position of the tie group of equal scores each one is in.
+            group_end = np.minimum.accumulate(
+                np.where(last, position, n)[:, ::-1], axis=1
+            )[:, ::-1]
+        if "roc_auc" in wanted:
+            # ROC AUC as the Mann-Whitney statistic: a score's rank from the lowest,
+            # ties sharing their average rank.
+            group_start = np.maximum.accumulate(np.where(first, position, 0), axis=1)
+            ranks = n - (group_start + group_end) / 2
+            roc = ((ranks * ys).sum(axis=1) - pos * (pos + 1) / 2) / (pos * neg)
+            out["roc_auc"] = np.where((pos == 0) | (neg == 0), np.nan, roc)
+        if "pr_auc" in wanted:
+            # Average precision as scikit-learn defines it: precision at each
+            # distinct threshold, weighted by the recall gained there.
+            tps = np.cumsum(ys, axis=1)
+            precision_at = tps / np.arange(1, n + 1)
+            at_end = np.take_along_axis(precision_at, group_end, axis=1)
+            out["pr_auc"] = np.where(pos == 0, np.nan, (ys * at_end).sum(1) / pos)
+        if wanted & {"f1", "precision", "recall", "accuracy"}:
+            pred = score >= threshold
+            tp = (pred & (y == 1)).sum(axis=1)
+            fp = (pred & (y == 0)).sum(axis=1)
+            fn = (~pred & (y == 1)).sum(axis=1)
+            out["precision"] = np.where(tp + fp > 0, tp / (tp + fp), 0.0)
+            out["recall"] = np.where(tp + fn > 0, tp / (tp + fn), 0.0)
+            f1 = np.where(2 * tp + fp + fn > 0, 2 * tp / (2 * tp + fp + fn), 0.0)
+            out["f1"] = f1
+            out["accuracy"] = (pred == (y == 1)).sum(axis=1) / n
+    if "log_loss" in wanted:
+        eps = np.finfo(np.float64).eps
+        clipped = np.clip(score, eps, 1 - eps)
+        loss = -(y * np.log(clipped) + (1 - y) * np.log(1 - clipped)).mean(axis=1)
+        out["log_loss"] = loss
+    if "brier" in wanted:
+        out["brier"] = ((score - y) ** 2).mean(axis=1)
+    return {m: out[m] for m in metrics}
 
 
 def metric_values(
@@ -180,8 +189,8 @@ def paired_bootstrap(
     while done < resamples:
         size = min(_BATCH, resamples - done)
         idx = rng.integers(0, len(y), size=(size, len(y)))
-        old = batch_metrics(y[idx], base[idx], threshold=thresholds[0])
-        new = batch_metrics(y[idx], pr[idx], threshold=thresholds[1])
+        old = batch_metrics(y[idx], base[idx], threshold=thresholds[0], metrics=metrics)
+        new = batch_metrics(y[idx], pr[idx], threshold=thresholds[1], metrics=metrics)
         for m in metrics:
             deltas[m].append(new[m] - old[m])
         done += size
@@ -248,7 +257,10 @@ def bootstrap_interval(
         # Fewer resamples at once for many rows: memory stays at a few MB an array.
         size = min(_BATCH, resamples - done, max(1, _CELLS // len(y)))
         idx = rng.integers(0, len(y), size=(size, len(y)))
-        values.append(batch_metrics(y[idx], score[idx], threshold=threshold)[metric])
+        found = batch_metrics(
+            y[idx], score[idx], threshold=threshold, metrics=(metric,)
+        )
+        values.append(found[metric])
         done += size
     spread = np.concatenate(values)
     spread = spread[~np.isnan(spread)]

@@ -28,6 +28,18 @@ def test_metrics_match_scikit_learn_with_ties(y: np.ndarray) -> None:
     assert ours == pytest.approx(theirs, abs=1e-6)
 
 
+@pytest.mark.parametrize("metric", stats.METRICS)
+def test_a_metric_asked_alone_is_the_one_of_the_full_set(y, metric) -> None:
+    # The slices' intervals ask for one metric: only it is computed, the same way.
+    rng = np.random.default_rng(3)
+    score = np.round(_scores(rng, y, 1.5), 2)
+    idx = rng.integers(0, len(y), size=(50, len(y)))
+    full = stats.batch_metrics(y[idx], score[idx], threshold=0.5)
+    alone = stats.batch_metrics(y[idx], score[idx], threshold=0.5, metrics=(metric,))
+    assert list(alone) == [metric]
+    np.testing.assert_array_equal(alone[metric], full[metric])
+
+
 def test_ranking_metrics_are_nan_on_a_single_class() -> None:
     values = stats.metric_values(np.zeros(5), np.linspace(0, 1, 5), threshold=0.5)
     assert np.isnan(values["roc_auc"]) and np.isnan(values["pr_auc"])
