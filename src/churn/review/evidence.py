@@ -36,6 +36,7 @@ import yaml
 from churn import config, lineage
 from churn.review import pairing
 from churn.review.rules import Rules
+from churn.review.sections import base_label
 
 log = logging.getLogger(__name__)
 
@@ -66,11 +67,6 @@ class Evidence:
     fingerprint: dict[str, Any]
     problems: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
-
-    @property
-    def base_label(self) -> str:
-        """The base as the report names it: `origin/main` -> `main`."""
-        return self.base_rev.removeprefix("origin/") or repr(self.base_rev)
 
 
 def _sha256(path: Path) -> str | None:
@@ -235,7 +231,7 @@ def gather(
     """Collect the evidence for the workspace at `root` against `base_rev`."""
     problems: list[str] = []
     notes: list[str] = []
-    label = base_rev.removeprefix("origin/") or repr(base_rev)
+    label = base_label(base_rev)
     pr = _workspace(root, problems)
     found = lineage.rev_exists(base_rev, cwd=root)
     if found:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import copy
 import logging
 import re
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +77,23 @@ def render_png(spec: dict[str, Any]) -> bytes:
     return vl_convert.vegalite_to_png(spec, scale=1.5)
 
 
+#: The smallest chart with text: rendering it starts what every PNG needs.
+_FIRST = {
+    "data": {"values": [{"x": 0}]},
+    "mark": "point",
+    "encoding": {"x": {"field": "x", "type": "quantitative"}},
+}
+
+
+def warm_up() -> None:
+    """Start vl-convert's JavaScript engine and load its fonts, which the first
+    render of each process pays for (most of a second), by rendering `_FIRST`.
+
+    The report does it while other work runs, so its plots do not wait for it.
+    """
+    render_png(_FIRST)
+
+
 def write_plots(
     plots: dict[str, list[dict[str, Any]]], folder: Path, names: dict[str, str]
 ) -> list[tuple[str, Path]]:
@@ -89,11 +105,10 @@ def write_plots(
         for k, item in enumerate(specs):
             name = slug(title) + (f"-{k}" if k else "") + ".png"
             jobs.append((title, folder / name, relabel(item["content"], names)))
-    # vl-convert renders outside the GIL: two threads halve the wait.
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        images = pool.map(render_png, [spec for _, _, spec in jobs])
-        for (_, path, _), png in zip(jobs, images, strict=True):
-            path.write_bytes(png)
+    # One after the other: vl-convert renders in one engine, so threads would
+    # only queue.
+    for _, path, spec in jobs:
+        path.write_bytes(render_png(spec))
     log.info("rendered %d plots into %s", len(jobs), folder)
     return [(title, path) for title, path, _ in jobs]
 

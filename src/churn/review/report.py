@@ -139,32 +139,47 @@ def _slices(evidence: ev.Evidence, found: Any, root: Path) -> list[SliceChange]:
     )
 
 
+def _draw(
+    base_rev: str, root: Path, folder: Path, names: dict[str, str]
+) -> list[tuple[str, Path]]:
+    """The plots of `dvc plots diff BASE`, rendered into `folder` with the
+    revisions renamed by `names`; (title, file) pairs."""
+    specs = lineage.dvc_json(["plots", "diff", base_rev], cwd=root) or {}
+    return plots.write_plots(specs.get("data", {}), folder, names)
+
+
 def build(
     base_rev: str, out: Path, *, root: Path = config.ROOT, first_model: bool = False
 ) -> gate.Verdict:
     """Write the report for the workspace at `root` against `base_rev` to `out`
     (plots and the verdict file beside it); return the gate's verdict."""
-    from churn.review import evidence as ev
-
     verdict_file = gate.verdict_path(out)
     verdict_file.unlink(missing_ok=True)  # never leave a verdict of older evidence
     if not lineage.rev_exists(base_rev, cwd=root):
         raise lineage.LineageError(
             f"base revision {base_rev!r} not found (git rev-parse --verify)"
         )
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        # DVC's plot specs come from a subprocess: let it run during the bootstrap.
-        asked = pool.submit(lineage.dvc_json, ["plots", "diff", base_rev], cwd=root)
+    label = sections.base_label(base_rev)
+    folder = out.parent / f"{out.stem}-plots"
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        # The plots need DVC's specs, from a subprocess, and vl-convert, which
+        # starts its engine once per process: both go on while the evidence is
+        # gathered and bootstrapped here.
+        warm = pool.submit(plots.warm_up)
+        drawn = pool.submit(
+            _draw, base_rev, root, folder, {"workspace": PR_LABEL, base_rev: label}
+        )
+        # pandas comes with the evidence: imported while DVC starts up.
+        from churn.review import evidence as ev
+
         evidence = ev.gather(base_rev, root=root, first_model=first_model)
         found = gate.intervals(evidence)
         verdict = gate.judge(evidence, found)
         by_slice = _slices(evidence, found, root)
-        specs = asked.result() or {}
-    rules, label = evidence.rules, evidence.base_label
+        warm.result()
+        images = drawn.result()
+    rules = evidence.rules
     metric = rules.metric if rules else stats.METRICS[0]
-    plot_names = {"workspace": PR_LABEL, base_rev: label}
-    folder = out.parent / f"{out.stem}-plots"
-    images = plots.write_plots(specs.get("data", {}), folder, plot_names)
     shared = 0 if evidence.shared is None else len(evidence.shared)
     intro = (
         f"This pull request's model against `{label}` at "
@@ -228,11 +243,11 @@ def main(argv: list[str] | None = None, *, root: Path = config.ROOT) -> int:
     gate.add_review_options(parser)
     parser.add_argument("--out", type=Path, default=Path("report.md"))
     args = parser.parse_args(argv)
-    from churn.review import evidence as ev
-
     config.setup_logging()
     try:
         if args.recompute:
+            from churn.review import evidence as ev
+
             ev.recompute(root)
         build(args.base, args.out.resolve(), root=root, first_model=args.first_model)
     except (KeyError, ValueError, OSError) as exc:

@@ -18,6 +18,12 @@ DASH = "–"
 MARKS = {"pass": "✅ pass", "fail": "❌ fail", CANNOT_JUDGE: "⛔ cannot judge"}
 
 
+def base_label(rev: str) -> str:
+    """The base revision as the report and its messages name it: `origin/main` ->
+    `main`."""
+    return rev.removeprefix("origin/") or repr(rev)
+
+
 def _real(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
