@@ -48,6 +48,9 @@ class Context:
     batch_repeats: int = 50
     #: Customers in the prediction log `churn monitor` reads.
     monitor_rows: int = 1_000_000
+    #: GET /health requests per burst of bad bodies: enough that the p99 is not
+    #: simply the slowest one.
+    health_probes: int = 200
     #: Time a neutral pull request under act (`actpr.py`, a few minutes).
     act_pr: bool = False
 

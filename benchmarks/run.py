@@ -97,6 +97,8 @@ def run_prediction(ctx: Context, repo: Path) -> dict[str, Any]:
         str(ctx.batch_repeats),
         "--monitor-rows",
         str(ctx.monitor_rows),
+        "--health-probes",
+        str(ctx.health_probes),
     ]
     proc = subprocess.run(
         cmd, cwd=repo, env=repo_env(ctx, repo), capture_output=True, text=True
@@ -239,6 +241,7 @@ def main(argv: list[str] | None = None) -> int:
         batch_rows=200 if args.tiny else 1000,
         batch_repeats=5 if args.tiny else 50,
         monitor_rows=20_000 if args.tiny else 1_000_000,
+        health_probes=10 if args.tiny else 200,
         act_pr=not args.tiny,
     )
     results = benchmark(ctx)

@@ -271,7 +271,11 @@ def compare(
 
 
 def run(
-    single: int, batch_rows: int, batch_repeats: int, monitor_rows: int
+    single: int,
+    batch_rows: int,
+    batch_repeats: int,
+    monitor_rows: int,
+    health_probes: int,
 ) -> dict[str, Any]:
     """Every measurement; the JSON-ready result."""
     rows, frame = customers(batch_rows)
@@ -341,11 +345,11 @@ def run(
         result["hostile"] = {
             "refusals": hostile.refusals(service.url, repeats=3),
             "health_under_burst": hostile.health_under_burst(
-                service.url, probes=max(10, single // 8)
+                service.url, probes=health_probes
             ),
             "health_under_crafted": {
                 name: hostile.health_under_burst(
-                    service.url, probes=max(10, single // 8), body=raw
+                    service.url, probes=health_probes, body=raw
                 )
                 for name, raw in hostile.crafted_bodies().items()
             },
@@ -392,9 +396,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--monitor-rows", type=int, default=1_000_000, help="logged customers"
     )
+    parser.add_argument(
+        "--health-probes", type=int, default=200, help="GET /health per burst"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    result = run(args.single, args.batch, args.batch_repeats, args.monitor_rows)
+    result = run(
+        args.single,
+        args.batch,
+        args.batch_repeats,
+        args.monitor_rows,
+        args.health_probes,
+    )
     sys.stdout.write(json.dumps(result, indent=2) + "\n")
     return 0 if result["identical"] else 1
 

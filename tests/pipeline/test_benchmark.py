@@ -222,6 +222,7 @@ def test_tiny_benchmark_measures_every_section(tmp_path: Path) -> None:
     assert len(bursts) == 3
     for burst in bursts:
         assert burst["max_ms"] >= burst["p50_ms"] > 0
+        assert burst["probes"] == 10, "tiny mode probes /health 10 times a burst"
     monitor = pred["monitor"]
     assert monitor["rows"] == monitor["logged"] == 20_000 and monitor["exit"] == 0
     assert monitor["verdict"] == "healthy" and monitor["peak_rss_mb"] > 0
