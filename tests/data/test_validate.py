@@ -254,6 +254,25 @@ def test_check_table_and_the_checkpoint_agree(
     assert any("Bitcoin" in page and "payment_method" in page for page in pages)
 
 
+def test_data_docs_are_built_on_a_failure_even_when_not_asked(
+    table: pd.DataFrame, tmp_path: Path
+) -> None:
+    # validate skips them for a batch that passes and is not its last (the next
+    # starts from an empty report folder), never for one that fails: a person
+    # opens them to see why.
+    shutil.copytree(SUITE_FILE.parents[1], tmp_path / "gx")
+    docs = tmp_path / "reports" / "validation" / "data_docs" / "index.html"
+    good = table.head(1500)
+    passed = validate.run_suite(good, tmp_path, docs_if_passed=False)
+    assert validate.summarize(passed, rows=len(good))["success"]
+    assert not docs.exists()
+    bad = good.copy()
+    bad.loc[0, "tenure"] = 480
+    failed = validate.run_suite(bad, tmp_path, docs_if_passed=False)
+    assert not validate.summarize(failed, rows=len(bad))["success"]
+    assert docs.is_file()
+
+
 def test_too_few_rows_reports_the_observed_count(
     table: pd.DataFrame, gx_root: Path
 ) -> None:

@@ -145,16 +145,20 @@ def _context(gx_root: Path) -> Any:
     return gx.get_context(mode="file", project_root_dir=str(gx_root))
 
 
-def run_suite(table: pd.DataFrame, gx_root: Path | None = None) -> dict[str, Any]:
+def run_suite(
+    table: pd.DataFrame, gx_root: Path | None = None, *, docs_if_passed: bool = True
+) -> dict[str, Any]:
     """Run the committed checkpoint over `table`; return the result as JSON.
 
     Also stores the result and builds the Data Docs site configured in
-    `gx/great_expectations.yml`. `gx_root` defaults to the project root.
+    `gx/great_expectations.yml`: always when an expectation failed, and when all
+    passed unless `docs_if_passed` is False. `gx_root` defaults to the project root.
     """
     ctx = _context(gx_root or config.ROOT)
     checkpoint = ctx.checkpoints.get(expectations.CHECKPOINT)
     outcome = checkpoint.run(batch_parameters={"dataframe": table})
-    ctx.build_data_docs()
+    if docs_if_passed or not outcome.success:
+        ctx.build_data_docs()
     (run_result,) = outcome.run_results.values()
     return run_result.to_json_dict()
 
@@ -200,16 +204,18 @@ def main(argv: list[str] | None = None) -> int:
         args.out.unlink(missing_ok=True)
     # One process for all of them: importing Great Expectations costs seconds.
     for number, source in enumerate(sources, start=1):
-        out = args.out if number == len(sources) else None
-        if validate_source(source, out) != 0:
+        last = number == len(sources)
+        if validate_source(source, args.out if last else None, last=last) != 0:
             return 1
     return 0
 
 
-def validate_source(source: Path, out: Path | None = None) -> int:
+def validate_source(source: Path, out: Path | None = None, *, last: bool = True) -> int:
     """Validate one CSV batch, write its summary and reports; 1 if it fails.
 
     When it passes and `out` is given, its typed table is written there as Parquet.
+    A source that passes and is not the `last` builds no Data Docs: the next one
+    starts from an empty report folder.
     """
     # Start each run from an empty report folder so Data Docs show this batch only.
     shutil.rmtree(config.VALIDATION_RESULT.parent, ignore_errors=True)
@@ -229,7 +235,7 @@ def validate_source(source: Path, out: Path | None = None) -> int:
         )
         return 1
     log.info("validating %d rows against suite %r", len(table), expectations.SUITE)
-    result = run_suite(table)
+    result = run_suite(table, docs_if_passed=last)
     summary = summarize(result, rows=len(table))
     _write(summary, result)
     if not summary["success"]:
