@@ -4,6 +4,7 @@ validated outside the service's interpreter, and the service survives its death.
 import asyncio
 import json
 import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -17,7 +18,7 @@ import httpx
 import orjson
 import pytest
 
-from churn.delivery import offload, package, predlog, serve
+from churn.delivery import offload, package, predlog, serve, validation
 from churn.delivery.samples import request_rows
 from delivery_helpers import bundled, serving
 
@@ -113,6 +114,31 @@ def test_check_words_errors_or_returns_the_customers() -> None:
     assert bad.total > 50 and len(bad.errors) == 3 and not bad.customers
     deep = offload.check(b"[" * 20 + b"]" * 20, max_depth=8, limit=5, max_errors=3)
     assert deep.total == 1 and deep.errors[0]["type"] == "json_too_deep"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"customers": [[0] * 100_000]},  # an array where a customer belongs
+        [0] * 100_000,  # an array where the request object belongs
+        {"customers": [], "extra": {f"k{i}": 0 for i in range(100_000)}},
+    ],
+)
+def test_the_outcome_sent_back_is_small_and_words_the_same_422(body) -> None:
+    # The service unpickles the outcome in its own interpreter: an error that
+    # carried the whole offending array along held /health up while it did.
+    raw = orjson.dumps(body)
+    outcome = offload.check(raw, max_depth=8, limit=5, max_errors=3)
+    assert outcome.total >= 1 and len(pickle.dumps(outcome)) < 2_000
+    # What the 422 says is what the error with its whole input said.
+    whole = body
+    for part in outcome.errors[0]["loc"][1:]:
+        whole = whole[part]
+    assert outcome.errors[0]["input"] == type(whole)()
+    untrimmed = [{**outcome.errors[0], "input": whole}, *outcome.errors[1:]]
+    assert validation.answer(untrimmed, outcome.total) == validation.answer(
+        outcome.errors, outcome.total
+    )
 
 
 def test_a_declined_body_is_checked_in_another_process(built: Path) -> None:

@@ -35,7 +35,22 @@ class Outcome:
     def add(self, errors: list[Error], count: int | None = None) -> None:
         """Record `count` errors (default: all of `errors`), keeping the first few."""
         self.total += len(errors) if count is None else count
-        self.errors += errors[: max(0, self.max_errors - len(self.errors))]
+        kept = errors[: max(0, self.max_errors - len(self.errors))]
+        self.errors += [_light(error) for error in kept]
+
+
+def _light(error: Error) -> Error:
+    """`error` with an empty array or object of the same type as its `input` when
+    that is one: a 422 quotes only scalar inputs and names the type of others.
+
+    The checking process sends its outcome back to the service, which unpickles it
+    in its own interpreter: an array of 4,000,000 numbers carried along as the
+    input of one error took 0.14 s there, and held `/health` up meanwhile.
+    """
+    value = error.get("input")
+    if isinstance(value, list | dict) and value:
+        return {**error, "input": type(value)()}
+    return error
 
 
 def _extra(key: str, value: Any) -> Error:
