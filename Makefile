@@ -18,7 +18,7 @@ BASE_PYTHON := $(or $(shell command -v $(PYTHON) 2>/dev/null),$(PYTHON))
 export PATH := $(BIN):$(PATH)
 export PYTHONPATH := $(CURDIR)/src
 
-.PHONY: FORCE help install install-key repro next-month model-card test test-fast lint format dag metrics plots \
+.PHONY: FORCE help install install-key repro next-month model-card test test-fast lint format dag metrics plots recompute \
 	clean base-cache report gate lint-workflows act-train doc-images pull push bench bench-suite bench-tiny package serve \
 	lock notebook
 
@@ -209,6 +209,25 @@ report: $(STAMP) ## write report.md, report-plots/ and the verdict report.json: 
 gate: $(STAMP) ## the quality gate against BASE: 0 pass, 1 fail, 2 cannot judge (reads report.json if present)
 	python -m churn gate --base="$$BASE" $(REVIEW_FLAGS) \
 		$$([ -f report.json ] && echo --verdict report.json)
+
+# What the report, the gate and the package read is written again from the model
+# this checkout has: a commit can carry edited metrics with their hashes in
+# dvc.lock, which `dvc repro` then keeps as up to date. A stage that REPRO_LOG
+# (what `make repro` printed in this same job) shows running wrote its files from
+# that model already and is not run twice; without the log, both run again.
+RECOMPUTED := drift evaluate
+REPRO_LOG ?=
+export REPRO_LOG
+
+recompute: $(STAMP) ## write the metrics again from this checkout's model (drift, evaluate), except what REPRO_LOG shows `make repro` ran
+	@stale=""; \
+	for stage in $(RECOMPUTED); do \
+		if grep -qsx "Running stage '$$stage':" "$$REPRO_LOG"; then \
+			echo "$$stage ran in this job's make repro: its files are this model's"; \
+		else stale="$$stale $$stage"; fi; \
+	done; \
+	if [ -n "$$stale" ]; then echo "dvc repro --force --single-item$$stale"; \
+		dvc repro --force --single-item $$stale; fi
 
 lint-workflows: $(STAMP) ## actionlint and zizmor (offline, auditor persona) on .github/workflows
 	actionlint

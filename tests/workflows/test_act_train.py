@@ -250,6 +250,20 @@ def test_make_doc_images_draws_the_docs_pictures_from_this_run(
 
 
 BASE_STEP = "Put the base's predictions in the DVC cache"
+RECOMPUTE_STEP = "Recompute the metrics from this job's model"
+
+
+def test_what_make_repro_ran_in_the_job_is_not_run_again(
+    harmless: actrun.ActRun,
+) -> None:
+    # The new parameter made the job's `make repro` run evaluate, which wrote the
+    # metrics from this model; drift's inputs had not changed, so its committed
+    # files were kept, and drift alone runs again.
+    train = harmless.output[harmless.output.index("[train/train") :]
+    step = actrun.step_log(train, RECOMPUTE_STEP)
+    assert "evaluate ran in this job's make repro" in step
+    assert "Running stage 'drift'" in step
+    assert "Running stage 'evaluate'" not in step
 
 
 def test_mains_push_saved_the_dvc_cache_that_the_pull_request_restored(
@@ -361,6 +375,9 @@ def test_forged_metrics_are_recomputed_and_fail_the_gate(forged: Flow) -> None:
     output = forged.train.output
     assert forged.train.returncode != 0
     assert "Committed metrics replaced" in output
+    # `dvc repro` ran neither stage: both ran again.
+    step = actrun.step_log(output, RECOMPUTE_STEP)
+    assert "dvc repro --force --single-item drift evaluate" in step
     for name in FORGED:
         assert name in output.split("Committed metrics replaced", 1)[1][:600]
     assert "gate FAILED (rule: regression)" in output

@@ -94,7 +94,7 @@ def test_steps_gate_and_smoke_test_before_anything_is_published() -> None:
         "refs/heads/main",
         "make install",
         "make repro",
-        "dvc repro --force --single-item drift evaluate",
+        "make recompute",
         "--release-plan",
         "make package",
         "churn smoke",
