@@ -206,6 +206,10 @@ def test_release_job_succeeds_under_act(released: dict) -> None:
     assert run.returncode == 0, run.output[-6000:]
     assert "Job succeeded" in run.output
     assert "smoke test passed: churn-model 1.3.0" in run.output
+    # A fresh runner's `make repro` ran evaluate (its predictions are in no commit):
+    # the recompute step, reading the log of that step, does not run it again.
+    assert "evaluate ran in this job's make repro" in run.output
+    assert "--single-item drift evaluate" not in run.output
     # The job's `make install` found its virtualenv's stamp in agreement with the
     # digest it took, never installing into (or re-pointing) the one running the
     # tests.
