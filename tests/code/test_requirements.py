@@ -32,7 +32,6 @@ BENCH = ROOT / "requirements" / "bench.txt"
 #: Targets that run the benchmark, and so install the bench extra first.
 BENCH_TARGETS = ["bench", "bench-tiny", "test"]
 HASH = re.compile(r"^sha256:[0-9a-f]{64}$")
-#: make's own variables, which a `make` run by `make test` would inherit.
 
 
 @dataclass(frozen=True)
