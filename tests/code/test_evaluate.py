@@ -45,7 +45,7 @@ def test_curves_are_json_ready() -> None:
     assert all(set(p) == {"recall", "precision"} for p in pr)
 
 
-def _scored(n: int) -> tuple[np.ndarray, np.ndarray]:
+def scored(n: int) -> tuple[np.ndarray, np.ndarray]:
     """`n` labels and six-digit scores that separate them about as well as ours."""
     rng = np.random.default_rng(0)
     y = (rng.random(n) < 0.27).astype(int)
@@ -55,7 +55,7 @@ def _scored(n: int) -> tuple[np.ndarray, np.ndarray]:
 def test_curves_stay_small_and_keep_their_shape() -> None:
     from sklearn import metrics as skm
 
-    y, proba = _scored(200_000)
+    y, proba = scored(200_000)
     full_fpr, full_tpr, _ = skm.roc_curve(y, proba, drop_intermediate=True)
     assert len(full_fpr) > 10 * plots.CURVE_POINTS
     roc = plots.roc_points(y, proba)
@@ -81,7 +81,7 @@ def test_curves_stay_small_and_keep_their_shape() -> None:
 def test_small_curves_are_kept_whole() -> None:
     from sklearn import metrics as skm
 
-    y, proba = _scored(500)
+    y, proba = scored(500)
     fpr, _, _ = skm.roc_curve(y, proba, drop_intermediate=True)
     precision, _, _ = skm.precision_recall_curve(y, proba, drop_intermediate=True)
     assert len(plots.roc_points(y, proba)) == len(fpr)

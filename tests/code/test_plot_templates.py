@@ -4,17 +4,22 @@ curves told apart by their dashes.
 `dvc plots show --json` fills .dvc/plots/*.json with this checkout's plot data, as
 `dvc plots`, the report's PNGs and `make plots` all do; each spec must render.
 `dvc plots diff HEAD --json` draws the committed curves and the workspace's
-together, as the report does for main and a pull request.
+together, as the report does for main and a pull request. A curve that evaluate
+reduced to a few hundred vertices draws the same line as the whole curve.
 """
 
 import copy
 import json
 
+import numpy as np
 import pytest
 import yaml
+from scipy import ndimage
+from test_evaluate import scored
 
 import pngs
 from churn import config
+from churn.pipeline.plots import CURVE_POINTS, pr_points, roc_points
 from churn.review import page, plots
 from conftest import ROOT, run
 
@@ -129,14 +134,16 @@ def test_the_reports_legends_name_models_not_revs(diffed) -> None:
     assert {c.get("title") for c in colours} == {plots.LEGEND_TITLE}
 
 
+def _ink(png: bytes, rgb: tuple[int, int, int]) -> np.ndarray:
+    """Where `png` is within a shade of `rgb`: one boolean per pixel."""
+    rows = pngs.pixels(png)
+    image = np.frombuffer(b"".join(rows), dtype=np.uint8).reshape(len(rows), -1, 3)
+    return (np.abs(image.astype(int) - rgb) <= 24).all(axis=2)
+
+
 def _inked(png: bytes, rgb: tuple[int, int, int]) -> int:
     """Pixels of `png` within a shade of `rgb`."""
-    return sum(
-        1
-        for row in pngs.pixels(png)
-        for i in range(0, len(row), 3)
-        if all(abs(row[i + k] - rgb[k]) <= 24 for k in range(3))
-    )
+    return int(_ink(png, rgb).sum())
 
 
 def test_two_curves_that_overlap_both_show(diffed) -> None:
@@ -153,3 +160,44 @@ def test_two_curves_that_overlap_both_show(diffed) -> None:
         name: _inked(plots.render_png(spec), rgb) for name, rgb in COLOURS.items()
     }
     assert min(hidden.values()) < 0.01 * sum(hidden.values()), hidden
+
+
+def _line(spec: dict, rows: list[dict]) -> np.ndarray:
+    """The pixels of the curve that `spec` draws through `rows`, as the one
+    revision of `dvc plots show` (DVC's first colour, the report's PR colour)."""
+    spec = copy.deepcopy(spec)
+    spec["data"]["values"] = [{**row, "rev": "workspace"} for row in rows]
+    return _ink(plots.render_png(spec), COLOURS["PR"])
+
+
+@pytest.mark.parametrize(
+    ("title", "curve", "both_ways"),
+    [
+        ("ROC curve", roc_points, True),
+        # A precision-recall curve zigzags at every positive: drawn whole, tens of
+        # thousands of vertices make a band some pixels wide, and the reduced
+        # curve runs inside it.
+        ("Precision-recall curve", pr_points, False),
+    ],
+)
+def test_a_reduced_curve_draws_the_line_of_the_whole_curve(
+    specs, title, curve, both_ways
+) -> None:
+    rows = 50_000
+    y, proba = scored(rows)
+    whole = curve(y, proba, points=rows)
+    assert len(whole) > 10 * CURVE_POINTS
+    full = _line(specs[title], whole)
+    reduced = _line(specs[title], curve(y, proba))
+    near_full = ndimage.distance_transform_edt(~full)
+    # Every pixel of the reduced curve is on the whole curve's line, give or take
+    # the two pixels of antialiasing, and it runs through every column the whole
+    # curve does.
+    assert near_full[reduced].max() <= 2
+    assert not (full.any(axis=0) & ~reduced.any(axis=0)).any()
+    if both_ways:
+        assert ndimage.distance_transform_edt(~reduced)[full].max() <= 2
+    # The check sees a curve that lost its shape: a dozen vertices, joined by
+    # chords that leave the line.
+    crude = _line(specs[title], curve(y, proba, points=12))
+    assert near_full[crude].max() > 2
