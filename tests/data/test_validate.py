@@ -363,3 +363,101 @@ def test_type_checks_catch_a_reader_that_drifts(
     failed = _failed(validate.check_table(drifted, gx_root))
     assert ("expect_column_values_to_be_in_type_list", "tenure") in failed
     assert ("expect_column_values_to_be_in_type_list", "churn") in failed
+
+
+# ------------------------------------------------ a suite that is not the contract's
+
+
+def test_the_committed_suite_runs_the_contracts_expectations(
+    clean_result: dict,
+) -> None:
+    assert validate.suite_problem(clean_result) is None
+
+
+def _edited_suite(root: Path, edit) -> Path:
+    """A copy of the committed context whose suite's expectations `edit` rewrites."""
+    shutil.copytree(SUITE_FILE.parents[1], root / "gx")
+    suite = root / "gx" / "expectations" / SUITE_FILE.name
+    data = json.loads(suite.read_text())
+    data["expectations"] = edit(data["expectations"])
+    suite.write_text(json.dumps(data))
+    return root
+
+
+def _bad_rows(table: pd.DataFrame) -> pd.DataFrame:
+    """Rows the contract refuses: a tenure of 40 years, an unknown contract type."""
+    bad = table.head(60).copy()
+    bad.loc[:2, "tenure"] = 480
+    bad.loc[:2, "contract"] = "Three year"
+    return bad
+
+
+def test_an_emptied_suite_judges_nothing(table: pd.DataFrame, tmp_path: Path) -> None:
+    # With no expectation left, GX reports success for any batch.
+    root = _edited_suite(tmp_path, lambda items: [])
+    summary = validate.check_table(_bad_rows(table), root)
+    assert not summary["success"]
+    (failure,) = summary["failures"]
+    assert failure["column"] == "(suite)"
+    count = len(expectations.build())
+    assert (
+        f"ran 0 expectations where src/churn/contract.py has {count}"
+        in (failure["why"])
+    )
+    assert f"{count} missing" in failure["why"]
+    assert "churn expectations" in failure["why"]
+
+
+def test_a_loosened_bound_is_named(table: pd.DataFrame, tmp_path: Path) -> None:
+    def loosen(items: list[dict]) -> list[dict]:
+        for item in items:
+            if (
+                item["kwargs"].get("column") == "tenure"
+                and "max_value" in item["kwargs"]
+            ):
+                item["kwargs"]["max_value"] = 1000
+        return items
+
+    problem = validate.suite_problem(
+        validate.run_suite(_bad_rows(table), _edited_suite(tmp_path, loosen))
+    )
+    assert problem is not None
+    assert "1 missing, e.g. expect_column_values_to_be_between tenure 0 <= x <= 72" in (
+        problem
+    )
+    loose = "expect_column_values_to_be_between tenure 0 <= x <= 1000"
+    assert f"1 not in the contract, e.g. {loose}" in problem
+
+
+def test_validate_stops_a_batch_its_suite_cannot_judge(
+    table: pd.DataFrame,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    root = _edited_suite(tmp_path / "project", lambda items: [])
+    source = tmp_path / "batch.csv"
+    _bad_rows(table).to_csv(source, index=False)
+    metrics = tmp_path / "metrics" / "validation.json"
+    monkeypatch.setattr(validate.config, "VALIDATION_METRICS", metrics)
+    monkeypatch.setattr(
+        validate.config,
+        "VALIDATION_RESULT",
+        tmp_path / "reports" / "validation" / "result.json",
+    )
+    run_suite = validate.run_suite
+    monkeypatch.setattr(
+        validate,
+        "run_suite",
+        lambda frame, gx_root=None, **kw: run_suite(frame, root, **kw),
+    )
+    out = tmp_path / "validated.parquet"
+    assert validate.validate_source(source, out) == 1
+    assert not out.exists()
+    assert json.loads(metrics.read_text()) == {
+        "success": False,
+        "rows": 60,
+        "expectations": 0,
+        "failed": 1,
+    }
+    assert f"{source}: batch not judged: the suite 'churn_batch' ran 0" in caplog.text

@@ -13,6 +13,7 @@ import argparse
 import json
 import logging
 import shutil
+from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -69,6 +70,91 @@ def summarize(result: dict[str, Any], rows: int) -> dict[str, Any]:
         "failed": len(failures),
         "failures": failures,
     }
+
+
+def _rule_key(spec: dict[str, Any]) -> str:
+    """An expectation's type and parameters, as GX reports them back or as
+    `expectations.build()` writes them: GX drops `None` values, turns numbers into
+    floats and adds the batch's id, so those differences are taken out."""
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, bool) or value is None or isinstance(value, str):
+            return value
+        if isinstance(value, int | float):
+            return float(value)
+        if isinstance(value, dict):
+            return {
+                k: plain(v)
+                for k, v in value.items()
+                if v is not None and k != "batch_id"
+            }
+        if isinstance(value, list | tuple):
+            return [plain(v) for v in value]
+        return str(value)
+
+    return json.dumps([spec["type"], plain(spec["kwargs"])], sort_keys=True)
+
+
+def suite_problem(result: dict[str, Any]) -> str | None:
+    """Why the expectations that ran are not the contract's, or None if they are.
+
+    A suite file edited by hand, emptied or left over from an older contract would
+    otherwise pass batches the contract refuses: with no expectation, every batch
+    passes.
+    """
+    configs = [item["expectation_config"] for item in result["results"]]
+    built = expectations.build()
+    ran = Counter(map(_rule_key, configs))
+    wanted = Counter(map(_rule_key, built))
+    if ran == wanted:
+        return None
+    named = {
+        _rule_key(spec): " ".join(
+            filter(
+                None,
+                [spec["type"], _columns(spec["kwargs"]), rule_text(spec["kwargs"])],
+            )
+        )
+        for spec in [*configs, *built]
+    }
+    parts = [
+        f"the suite {expectations.SUITE!r} ran {ran.total()} expectations where "
+        f"src/churn/contract.py has {wanted.total()}"
+    ]
+    for label, keys in (
+        ("missing", wanted - ran),
+        ("not in the contract", ran - wanted),
+    ):
+        if keys:
+            shown = "; ".join(named[k] for k in list(keys)[:EXAMPLES])
+            parts.append(f"{keys.total()} {label}, e.g. {shown}")
+    return ", ".join(parts) + "; regenerate gx/ with `churn expectations`"
+
+
+def suite_failure(problem: str, rows: int) -> dict[str, Any]:
+    """A summary, shaped like `summarize`'s, for a batch the suite cannot judge."""
+    failure = {
+        "expectation": "suite: the contract's expectations",
+        "column": "(suite)",
+        "rule": "the suite that runs is the one built from the contract",
+        "unexpected_count": None,
+        "unexpected_share": None,
+        "examples": [],
+        "why": problem,
+    }
+    return {
+        "success": False,
+        "rows": rows,
+        "expectations": 0,
+        "failed": 1,
+        "failures": [failure],
+    }
+
+
+def judged(result: dict[str, Any], rows: int) -> dict[str, Any]:
+    """`summarize(result, rows)`, or a failure when the suite was not the contract's."""
+    problem = suite_problem(result)
+    return summarize(result, rows) if problem is None else suite_failure(problem, rows)
 
 
 def ingest_failure(exc: ingest.IngestError) -> dict[str, Any]:
@@ -173,7 +259,7 @@ def check_table(table: pd.DataFrame, gx_root: Path | None = None) -> dict[str, A
     definition = ctx.validation_definitions.get(expectations.SUITE)
     batch = definition.batch_definition.get_batch(batch_parameters={"dataframe": table})
     result = batch.validate(definition.suite, result_format=expectations.RESULT_FORMAT)
-    return summarize(result.to_json_dict(), rows=len(table))
+    return judged(result.to_json_dict(), rows=len(table))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -236,8 +322,15 @@ def validate_source(source: Path, out: Path | None = None, *, last: bool = True)
         return 1
     log.info("validating %d rows against suite %r", len(table), expectations.SUITE)
     result = run_suite(table, docs_if_passed=last)
-    summary = summarize(result, rows=len(table))
+    problem = suite_problem(result)
+    if problem is None:
+        summary = summarize(result, rows=len(table))
+    else:
+        summary = suite_failure(problem, rows=len(table))
     _write(summary, result)
+    if problem is not None:
+        log.error("%s: batch not judged: %s", source, problem)
+        return 1
     if not summary["success"]:
         log.error(
             "%s: batch rejected, %d of %d expectations failed on %d rows\n"
