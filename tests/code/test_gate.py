@@ -84,6 +84,24 @@ def test_below_the_floor_fails_before_any_comparison() -> None:
     assert (verdict.status, verdict.rule) == ("fail", "floor")
 
 
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({"expectations": 0}, "`expectations`"),
+        ({"rows": 0}, "`rows`"),
+        ({"rows": None}, "`rows`"),
+        ({"expectations": True}, "`expectations`"),
+        ({"failed": 3}, "`failed`"),
+    ],
+)
+def test_a_success_that_checked_nothing_cannot_be_judged(change, named) -> None:
+    verdict = _decide(
+        0.90, 0.84, _interval(0.84, 0.9, 0.01, 0.1), validation={**OK, **change}
+    )
+    assert (verdict.status, verdict.exit_code) == ("cannot judge", 2)
+    assert named in verdict.reason and "validation.json" in verdict.reason
+
+
 def test_failed_validation_fails_first() -> None:
     bad = {"success": False, "rows": 100, "expectations": 68, "failed": 3}
     verdict = _decide(0.90, 0.84, _interval(0.84, 0.9, 0.01, 0.1), validation=bad)

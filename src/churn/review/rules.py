@@ -123,18 +123,36 @@ def value_problem(metric: str, value: Any, where: str) -> str | None:
     return None
 
 
+def _empty_success(validation: dict[str, Any], where: str) -> Verdict | None:
+    """Cannot judge a `success: true` that checked no row or ran no expectation, or
+    counts failures; None for a success that means something."""
+    for key in ("rows", "expectations"):
+        count = validation.get(key)
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            return cannot_judge(
+                f"`{key}` in {where} is {count!r} with `success: true`: "
+                "a validation that checked nothing passes nothing"
+            )
+    if validation.get("failed") != 0:
+        return cannot_judge(
+            f"`failed` in {where} is {validation.get('failed')!r} with `success: true`"
+        )
+    return None
+
+
 def validation_verdict(validation: Any) -> Verdict | None:
     """A verdict when the validation summary fails or cannot be read, else None.
 
-    Only `success: true` passes; `false` fails the `validation` rule, and anything
-    else (no file, `"no"`, `1`) cannot be judged.
+    Only `success: true` over some rows and some expectations, none failed, passes;
+    `false` fails the `validation` rule, and anything else (no file, `"no"`, `1`, a
+    success that checked nothing) cannot be judged.
     """
     where = config.FILES.validation
     if validation is None:
         return cannot_judge(f"{where} is missing: the data was not validated")
     success = validation.get("success") if isinstance(validation, dict) else None
     if success is True:
-        return None
+        return _empty_success(validation, where)
     if success is False:
         failed = validation.get("failed", "?")
         return Verdict(False, "validation", f"data validation failed ({failed} failed)")
