@@ -137,3 +137,19 @@ def test_entry_point_writes_its_mark_only_when_all_is_valid(
         "checked": list(params.SECTIONS),
         "problems": 0,
     }
+
+
+def test_a_params_file_that_is_no_yaml_is_named_with_its_line(
+    tmp_path, monkeypatch, caplog
+) -> None:
+    mark = tmp_path / "params.json"
+    monkeypatch.setattr(params.config, "PARAMS_CHECK", mark)
+    broken = tmp_path / "params.yaml"
+    broken.write_text("seed: 42\nbatches: [\n")
+    load = params.config.load_params
+    monkeypatch.setattr(params.config, "load_params", lambda: load(broken))
+    assert params.main([]) == 1
+    assert not mark.exists()
+    assert "params.yaml: cannot read it; fix it, nothing has run" in caplog.text
+    assert f'in "{broken}", line 3, column 1' in caplog.text
+    assert "Traceback" not in caplog.text

@@ -21,6 +21,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import yaml
+
 from churn import config, split, stats
 from churn.data import batches
 from churn.pipeline import train
@@ -276,7 +278,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.parse_args(argv)
     config.setup_logging()
-    found = check(config.load_params(), exists=lambda p: config.resolve(p).is_file())
+    try:
+        loaded = config.load_params()
+    except (OSError, yaml.YAMLError) as exc:
+        log.error(
+            "%s: cannot read it; fix it, nothing has run and every output is as it "
+            "was:\n  %s",
+            config.FILES.params,
+            str(exc).replace("\n", "\n  "),
+        )
+        return 1
+    found = check(loaded, exists=lambda p: config.resolve(p).is_file())
     if found:
         log.error(
             "%s: %d bad value(s); fix them, nothing has run and every output is "
