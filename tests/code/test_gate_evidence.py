@@ -220,6 +220,34 @@ def test_a_base_without_gate_settings_cannot_judge(repo: Path, caplog) -> None:
     assert code == 2 and "main:params.yaml has no `gate:` section" in log
 
 
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ("- not a map\n", "this checkout's params.yaml is a list, not a mapping"),
+        ("evaluate: [0.5]\n", "evaluate must be a mapping, got [0.5]"),
+    ],
+)
+def test_a_params_file_of_the_wrong_shape_cannot_judge(
+    repo: Path, caplog, text: str, said: str
+) -> None:
+    (repo / "params.yaml").write_text(text)
+    code, log = _gate(repo, caplog)
+    assert code == 2 and said in log
+
+
+def test_an_unexpected_error_is_no_verdict(
+    repo: Path, caplog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Exit 1 is "a rule failed", which CI reports as a worse model.
+    def crash(*args, **kwargs):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(gate, "judge", crash)
+    code, log = _gate(repo, caplog)
+    assert code == 2
+    assert "gate CANNOT JUDGE (exit 2): unexpected RuntimeError: disk on fire" in log
+
+
 def test_a_forged_metrics_file_cannot_judge(repo: Path, caplog) -> None:
     # A worse model whose metrics.json claims a better ROC AUC than main's.
     _write(repo, _predictions(noise=3.0), roc_auc=0.99)

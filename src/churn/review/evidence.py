@@ -114,7 +114,10 @@ def _parsed(text: str, where: str, load: Any, problems: list[str]) -> Any:
 
 def _threshold(params: dict[str, Any] | None, default: float) -> float:
     """`evaluate.threshold` of a parsed `params.yaml`, or `default` without one."""
-    value = ((params or {}).get("evaluate") or {}).get("threshold", default)
+    section = (params or {}).get("evaluate") or {}
+    if not isinstance(section, dict):
+        raise ValueError(f"evaluate must be a mapping, got {section!r}")
+    value = section.get("threshold", default)
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError(f"evaluate.threshold must be a number, got {value!r}")
     return float(value)
@@ -138,6 +141,12 @@ def _workspace(root: Path, problems: list[str]) -> _Side:
     except (OSError, yaml.YAMLError) as exc:
         problems.append(
             f"this checkout's {config.FILES.params}: cannot read it ({exc})"
+        )
+        side.params = {}
+    if not isinstance(side.params, dict):
+        problems.append(
+            f"this checkout's {config.FILES.params} is a "
+            f"{type(side.params).__name__}, not a mapping of sections"
         )
         side.params = {}
     for name in (config.FILES.metrics, config.FILES.validation):

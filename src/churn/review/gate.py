@@ -207,6 +207,15 @@ def main(argv: list[str] | None = None, *, root: Path = config.ROOT) -> int:
         where = f"{args.verdict}: " if args.verdict is not None else ""
         log.error("gate CANNOT JUDGE (exit 2): %s%s", where, exc)
         return 2
+    except Exception as exc:
+        # Exit 1 means a rule failed; a crash is no verdict, whatever it was.
+        log.error(
+            "gate CANNOT JUDGE (exit 2): unexpected %s: %s",
+            type(exc).__name__,
+            exc,
+            exc_info=True,
+        )
+        return 2
     log.info("verdict taken from %s (its evidence is this checkout's)", args.verdict)
     return report_verdict(verdict, notes)
 
