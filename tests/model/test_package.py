@@ -322,6 +322,20 @@ def test_package_command_refuses_a_model_below_the_floor(
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("floor", ["nan", "inf"])
+def test_package_command_refuses_a_floor_that_is_no_number(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, floor: str
+) -> None:
+    with caplog.at_level(logging.ERROR):
+        code = package.main(["--floor", floor, "--out", str(tmp_path)])
+    assert code == 1
+    assert f"cannot judge the floor: gate.floor must be finite, got {floor}" in (
+        caplog.text
+    )
+    assert "Traceback" not in caplog.text
+    assert list(tmp_path.iterdir()) == []
+
+
 SHA = "ab" * 32
 INPUTS = "12" * 32
 

@@ -174,7 +174,13 @@ def check_floor(metrics: Any, params: dict[str, Any]) -> None:
     `BelowFloorError` for a model below it, `CannotJudgeError` for metrics that
     cannot be compared with it. A model the gate let through is never refused here.
     """
-    failure = floor_failure(metrics, gate.Rules.from_params(params))
+    try:
+        rules = gate.Rules.from_params(params)
+    except (KeyError, ValueError) as exc:
+        raise CannotJudgeError(
+            f"cannot judge the floor: {exc.args[0]}: no model is released"
+        ) from exc
+    failure = floor_failure(metrics, rules)
     if failure is None:
         return
     kind = CannotJudgeError if failure.startswith("cannot judge") else BelowFloorError
