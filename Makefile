@@ -60,12 +60,15 @@ STARTING_KEY := $(install_key)
 take_key = $(eval KEY := $(install_key))
 take_bench_key = $(take_key)$(eval BENCH_KEY := $(call bench_key,$(KEY)))
 
-# A fresh virtualenv every time, so that it holds the lock and nothing else. The
+# A fresh virtualenv every time, so that it holds the lock and nothing else. A VENV
+# that is a link is refused: its digest names the link, not the virtualenv's own
+# stamp, and clearing it would empty whatever virtualenv it points at. The
 # package itself goes in last, without its dependencies (the lock has them) and with
 # the locked setuptools as its build backend; `pip check` fails the install when
 # pyproject.toml asks for something the lock lacks.
 define fresh_install
 @$(BASE_PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required") if sys.version_info < (3, 11) else None'
+@if [ -L "$(VENV)" ]; then echo "$(VENV) is a link to $$(readlink -f "$(VENV)"): a fresh install would empty that virtualenv; pass VENV=$$(readlink -f "$(VENV)") to use it, or remove the link" >&2; exit 1; fi
 $(BASE_PYTHON) -m venv --clear $(VENV)
 $(BIN)/python -m pip install --require-hashes -r requirements/pip.txt
 $(BIN)/python -m pip install --require-hashes -r requirements/dev.txt

@@ -364,6 +364,28 @@ def _stamp(path: Path, text: str, when: int = PAST) -> None:
     os.utime(path, (when, when))
 
 
+def test_a_virtualenv_reached_through_a_link_is_not_cleared(tmp_path: Path) -> None:
+    # Its stamp holds the digest of the place it really is, so through the link
+    # it looks out of date, and `venv --clear` would empty it.
+    real = tmp_path / "real"
+    real.mkdir()
+    (real / "kept").write_text("a package\n")
+    link = tmp_path / "link"
+    link.symlink_to(real)
+    proc = subprocess.run(
+        ["make", "install", f"VENV={link}"],
+        cwd=ROOT,
+        env=scratch.outside_make(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode != 0
+    assert f"{link} is a link to {real}: a fresh install would empty" in proc.stderr
+    assert f"pass VENV={real} to use it" in proc.stderr
+    assert sorted(p.name for p in real.iterdir()) == ["kept"]
+
+
 def test_a_stamp_holding_the_lock_digest_is_only_touched(tmp_path: Path) -> None:
     # A checkout or a restored cache: every file newer than the stamps, none changed.
     venv = tmp_path / "venv"
