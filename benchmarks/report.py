@@ -565,7 +565,8 @@ METHOD = """\
   their commands come from `dvc repro --dry`, so a new stage in `dvc.yaml` is measured
   without changing the benchmark.
 - **Cold**: `dvc repro --force` in a fresh clone with an empty DVC cache (a plain
-  `dvc repro` in a fresh clone skips `evaluate`, whose committed outputs already match;
+  `dvc repro` in a fresh clone skips `drift`, whose committed report already matches
+  the rebuilt data, and `compare` where the CPU rebuilds the model to the byte;
   `--force` makes every stage run). Per-stage times run from one "Running stage" line
   of DVC's output to the next, so they include DVC's hashing and caching of that
   stage's outputs.

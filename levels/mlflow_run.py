@@ -9,7 +9,13 @@ repository's root:
 
     make repro
     .venv/bin/python levels/mlflow_run.py --tracking mlruns
-    .venv/bin/mlflow ui --backend-store-uri mlruns    # browse it, where a browser is
+    export MLFLOW_ALLOW_FILE_STORE=true MLFLOW_TRACKING_URI=mlruns
+    .venv/bin/mlflow runs describe --run-id <the printed id>
+
+The last command prints the run's params and metrics as JSON. The `bench` extra
+installs `mlflow-skinny`, which has no server, so `mlflow ui` fails there (no
+flask); the browser UI needs the full `mlflow` package (`pip install mlflow`),
+which the project does not install.
 
 Each call adds one run to the experiment `churn`; to try other params, change
 `params.yaml` and run it again.
