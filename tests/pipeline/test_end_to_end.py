@@ -2,8 +2,9 @@
 
 The data are rebuilt to the byte. The model is too where the CPU picks the BLAS
 kernel that wrote the committed `dvc.lock`; elsewhere its last bits differ, so
-`evaluate` and `compare` rerun and must give the committed figures at their printed
-digits, and `dvc.lock` may differ in the model file's hash alone.
+`compare` reruns. `evaluate` runs on every fresh clone, whose DVC cache lacks its
+predictions. Both must give the committed figures at their printed digits, and
+`dvc.lock` may differ in the model file's hash alone.
 """
 
 import json
