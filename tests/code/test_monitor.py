@@ -87,7 +87,7 @@ def test_what_it_cannot_judge_exits_2_and_says_why(
     elif case == "labels that match no one":
         labels = tmp_path / "labels.csv"
         labels.write_text(
-            "customer_id,churn\n" + "".join(f"{i},No\n" for i in range(9))
+            "customer_id,churn\n" + "".join(f"{i},No\n" for i in range(1, 10))
         )
         extra = ["--labels", str(labels)]
     else:

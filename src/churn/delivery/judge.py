@@ -7,12 +7,13 @@ customers whose churn became known with the test split's ROC AUC interval.
 
 from __future__ import annotations
 
+import decimal
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from churn import contract, stats
-from churn.delivery import reference
+from churn.delivery import columns, reference
 
 # NumPy, pandas and the log and plot modules are imported where they are used:
 # `churn monitor --help` reads the verdicts and `MIN_ROWS` without loading them.
@@ -25,9 +26,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 HEALTHY, RETRAIN, CANNOT = "healthy", "retrain", "cannot judge"
-#: Fewest scored customers (and labelled ones) a window needs to be judged.
+#: Fewest scored customers (in all, by the judged model's version, and labelled) a
+#: window needs to be judged.
 MIN_ROWS = 200
 CALIBRATION_BINS = 10
+_ID_MIN = int(contract.column(contract.ID).minimum or 0)
+_ID_RULE = f"a whole number from {_ID_MIN} to {columns.INT64_MAX}"
 
 
 class CannotJudge(ValueError):
@@ -35,11 +39,16 @@ class CannotJudge(ValueError):
 
 
 def read_labels(path: Path) -> pd.DataFrame:
-    """The actual churn of served customers: `customer_id` and `label` (1/0)."""
+    """The actual churn of served customers: `customer_id` and `label` (1/0).
+
+    A row without a valid customer id or churn refuses the whole file: labels that
+    are partly wrong would make the realised ROC AUC wrong without saying so.
+    """
     import pandas as pd
 
     try:
-        table = pd.read_csv(path, dtype=str)
+        # As text, no value read as missing: the message quotes what the file holds.
+        table = pd.read_csv(path, dtype=str, keep_default_na=False)
     except (OSError, ValueError) as exc:
         raise CannotJudge(f"{path}: cannot read the labels ({exc})") from exc
     missing = [c for c in (contract.ID, contract.TARGET) if c not in table.columns]
@@ -47,16 +56,48 @@ def read_labels(path: Path) -> pd.DataFrame:
         raise CannotJudge(f"{path}: the labels lack column(s) {missing}")
     words = table[contract.TARGET].str.strip().str.lower()
     label = words.map({"yes": 1, "1": 1, "true": 1, "no": 0, "0": 0, "false": 0})
-    ids = pd.to_numeric(table[contract.ID], errors="coerce")
-    bad = label.isna() | ids.isna()
-    if bad.any():
-        raise CannotJudge(
-            f"{path}: {int(bad.sum())} row(s) without a customer id or a churn of "
-            f"Yes/No or 1/0, e.g. line {int(bad.idxmax()) + 2}"
-        )
+    _refuse_rows(path, table, contract.TARGET, label.isna(), "Yes/No or 1/0")
+    ids = table[contract.ID].map(_label_id)
+    _refuse_rows(path, table, contract.ID, ids.isna(), _ID_RULE)
     return pd.DataFrame(
-        {contract.ID: ids.astype("Int64"), "label": label.astype("int64")}
+        {
+            contract.ID: pd.array(ids.tolist(), dtype="Int64"),
+            "label": label.astype("int64"),
+        }
     ).drop_duplicates(contract.ID, keep="last")
+
+
+def _label_id(text: str) -> int | None:
+    """The customer id `text` of a labels file names; None if it is not a valid one.
+
+    Parsed as a decimal, never a float, so that ids beyond 2**53 stay exact; 12.0
+    is the whole number 12, as the request model counts it.
+    """
+    try:
+        value = decimal.Decimal(text.strip())
+    except decimal.InvalidOperation:
+        return None
+    # The range first: int() of 1e999999999 would build a billion-digit number.
+    if not value.is_finite() or not _ID_MIN <= value <= columns.INT64_MAX:
+        return None
+    return int(value) if value == value.to_integral_value() else None
+
+
+def _refuse_rows(
+    path: Path, table: pd.DataFrame, column: str, bad: pd.Series, rule: str
+) -> None:
+    """`CannotJudge` naming the file, column, rule and a few bad rows, if any."""
+    if not bad.any():
+        return
+    # Line 1 is the header; row 0 is on line 2.
+    shown = ", ".join(
+        f"line {i + 2} ({table[column].iloc[i]!r})"
+        for i in bad.to_numpy().nonzero()[0][:3]
+    )
+    raise CannotJudge(
+        f"{path}: column {column} must be {rule}; {int(bad.sum())} row(s) are not, "
+        f"e.g. {shown}"
+    )
 
 
 def realised(
@@ -132,6 +173,18 @@ def _log_summary(window: logwindow.Window) -> dict[str, Any]:
     }
 
 
+def _other_versions(rows: int, model: dict[str, Any], min_rows: int) -> str:
+    """Why a window mostly scored by other model versions cannot be judged."""
+    found = sorted(model["served"].items(), key=lambda kv: (-kv[1], kv[0]))
+    shown = ", ".join(f"{v} ({n})" for v, n in found if n) or "none"
+    return (
+        f"only {rows} scored customer(s) in the window were scored by model "
+        f"{model['version']}, the package judged by (at least {min_rows} are "
+        f"needed); the log holds version(s) {shown}: judge with the package the "
+        "service runs (--package)"
+    )
+
+
 def judge(
     window: logwindow.Window,
     ref: dict[str, Any],
@@ -145,6 +198,8 @@ def judge(
     from churn.delivery import logwindow
     from churn.pipeline import profile
 
+    if min_rows < 1:
+        raise ValueError(f"min_rows is {min_rows}: drift needs at least 1 row")
     scored = window.scored
     limits = ref["thresholds"]
     versions = scored[logwindow.VERSION].value_counts() if len(scored) else {}
@@ -170,6 +225,12 @@ def judge(
             f"{min_rows} are needed to judge drift"
         ]
         return out
+    served = scored[scored[logwindow.VERSION] == version][logwindow.SCORE]
+    if len(served) < min_rows:
+        # The package's profile describes its own model and training data; traffic
+        # another model scored cannot be judged by it, so this never passes.
+        out["reasons"] = [_other_versions(len(served), out["model"], min_rows)]
+        return out
     knobs = {"psi_threshold": limits["psi"], "p_value": limits["p_value"]}
     features = profile.compare(ref["features"], scored, **knobs)
     drifted = [name for name, s in features.items() if s["drift"]]
@@ -180,28 +241,23 @@ def judge(
         reasons.append(
             f"{len(drifted)} feature(s) drifted from the training data: {named}"
         )
-    served = scored[scored[logwindow.VERSION] == version][logwindow.SCORE]
-    if len(served) >= min_rows:
-        score = profile.score_feature(ref["score"], served)
-        score["drift"] = profile.drifts(score, **knobs)
-        score |= {"rows": len(served), "mean": float(served.mean())}
-        score["reference_mean"] = ref["score"]["mean"]
-        score["bins"] = score_bins(ref["score"], served.to_numpy())
-        out["prediction"] = score
-        if score["drift"]:
-            reasons.append(
-                f"the scores of model {version} drifted from its test-split scores "
-                f"(PSI {score['psi']:.3f}, mean {score['mean']:.3f} against "
-                f"{score['reference_mean']:.3f})"
-            )
-    else:
-        out["reasons"].append(
-            f"only {len(served)} customer(s) were scored by model {version}: its "
-            "scores are not compared"
+    score = profile.score_feature(ref["score"], served)
+    score["drift"] = profile.drifts(score, **knobs)
+    score |= {"rows": len(served), "mean": float(served.mean())}
+    score["reference_mean"] = ref["score"]["mean"]
+    score["bins"] = score_bins(ref["score"], served.to_numpy())
+    out["prediction"] = score
+    if score["drift"]:
+        reasons.append(
+            f"the scores of model {version} drifted from its test-split scores "
+            f"(PSI {score['psi']:.3f}, mean {score['mean']:.3f} against "
+            f"{score['reference_mean']:.3f})"
         )
     if labels is not None:
         try:
-            perf = realised(scored, labels, ref["performance"], seed=seed)
+            # The package's test interval holds for its own model's scores only.
+            mine = scored[scored[logwindow.VERSION] == version]
+            perf = realised(mine, labels, ref["performance"], seed=seed)
         except CannotJudge as exc:
             out["reasons"] = [str(exc)]
             return out
@@ -213,5 +269,5 @@ def judge(
                 f"[{perf['test']['low']:.3f}, {perf['test']['high']:.3f}]"
             )
     out["verdict"] = RETRAIN if reasons else HEALTHY
-    out["reasons"] = reasons + out["reasons"]
+    out["reasons"] = reasons
     return out

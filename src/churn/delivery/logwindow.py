@@ -29,7 +29,7 @@ import orjson
 import pandas as pd
 
 from churn import contract
-from churn.delivery import predlog
+from churn.delivery import columns, predlog
 from churn.pipeline import profile
 
 log = logging.getLogger(__name__)
@@ -40,6 +40,9 @@ VERSION = "version"
 _FEATURES = tuple(contract.feature_names())
 _DURATION = re.compile(r"^(\d+)([dhms])$")
 _UNITS = {"d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
+_ID_MIN = int(contract.column(contract.ID).minimum or 0)
+# Values no valid id takes (ids start at _ID_MIN, 1): no id given, or a bad one.
+_NO_ID, _BAD_ID = _ID_MIN - 1, _ID_MIN - 2
 
 
 class LogError(ValueError):
@@ -134,8 +137,9 @@ class _Collector:
 
     def _table(self) -> pd.DataFrame:
         cols = self.columns
+        ids, bad_ids = _ids(cols[contract.ID])
         out: dict[str, Any] = {
-            contract.ID: _ids(cols[contract.ID]),
+            contract.ID: ids,
             VERSION: pd.Categorical(cols[VERSION]),
         }
         for name in _FEATURES:
@@ -148,7 +152,8 @@ class _Collector:
         # As cleaning.clean has it: not yet billed means lifetime charges of 0.
         unbilled = table["total_charges"].isna() & table["tenure"].eq(0)
         table.loc[unbilled, "total_charges"] = 0.0
-        valid = table.drop(columns=[contract.ID]).notna().all(axis=1)
+        # A missing id is allowed (the request gave none); a bad one is not.
+        valid = table.drop(columns=[contract.ID]).notna().all(axis=1) & ~bad_ids
         valid &= table[SCORE].between(0, 1)
         self.bad += int((~valid).sum())
         return table[valid]
@@ -175,10 +180,28 @@ def _categorical(values: list[Any], allowed: Any) -> pd.Categorical:
     return pd.Categorical.from_codes(codes, categories=list(allowed or ()))
 
 
-def _ids(values: list[Any]) -> pd.Series:
-    # Missing (the request gave none) or not a whole number: no id to join labels on.
-    ids = pd.to_numeric(pd.Series(values, dtype=object), errors="coerce")
-    return ids.where(ids % 1 == 0).astype("Int64")
+def _id(value: Any) -> int:
+    """`value` as an id; `_NO_ID` if the request gave none, `_BAD_ID` if it is not
+    one the contract allows (a whole number from 1 to `INT64_MAX`)."""
+    if value is None:
+        return _NO_ID
+    # The request model counts 12.0 as the whole number 12; a bool is not a number.
+    if type(value) is float and value.is_integer():
+        value = int(value)
+    if type(value) is int and _ID_MIN <= value <= columns.INT64_MAX:
+        return value
+    return _BAD_ID
+
+
+def _ids(values: list[Any]) -> tuple[pd.Series, np.ndarray]:
+    """The ids as Int64 (missing where the request gave none), and which are bad.
+
+    Converted one by one, never through float64: a float holds integers exactly only
+    up to 2**53, and the contract allows ids up to 2**63 - 1.
+    """
+    ids = np.fromiter(map(_id, values), np.int64, count=len(values))
+    bad = ids == _BAD_ID
+    return pd.Series(pd.arrays.IntegerArray(ids, bad | (ids == _NO_ID))), bad
 
 
 def _numbers(values: list[Any]) -> np.ndarray:

@@ -19,7 +19,9 @@ reports
 It writes `monitor.md`, `monitor.json` and PNG plots into `--out` and exits 0 when
 healthy, 1 when retraining is recommended (a feature or the scores drifted, or the
 realised ROC AUC fell below the test interval), 2 when it cannot judge (no log, too
-little traffic, a package without a profile, unusable labels).
+little traffic, too few customers scored by the package's model version, a package
+without a usable profile, unusable labels). An error nothing foresaw is "cannot
+judge" too, with its report: exit 1 starts a retrain, so a crash must never give it.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import argparse
 import json
 import logging
 import tempfile
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -108,17 +111,72 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             window = logwindow.read(folder, since=since, last=args.last)
         except (judge.CannotJudge, logwindow.LogError, ValueError) as exc:
             return _cannot(str(exc))
-    seed = int(
-        (config.load_params() if config.PARAMS_FILE.is_file() else {}).get("seed", 0)
+    try:
+        return judge.judge(
+            window,
+            ref,
+            version=pkg.version,
+            labels=labels,
+            min_rows=args.min_rows,
+            seed=_seed(),
+        )
+    except (judge.CannotJudge, ValueError) as exc:
+        return _cannot(f"cannot judge the window: {exc}")
+
+
+def _seed() -> int:
+    """The pipeline's seed, for the bootstrap (0 where there is no params.yaml)."""
+    params = config.load_params() if config.PARAMS_FILE.is_file() else {}
+    return int(params.get("seed", 0))
+
+
+def _crashed(exc: Exception, doing: str) -> dict[str, Any]:
+    """Cannot judge, for an error nothing above expected: where it was raised, in
+    one line; the traceback at debug level."""
+    log.debug("%s failed", doing, exc_info=exc)
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = (
+        f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
     )
-    return judge.judge(
-        window,
-        ref,
-        version=pkg.version,
-        labels=labels,
-        min_rows=args.min_rows,
-        seed=seed,
+    return _cannot(
+        f"unexpected {type(exc).__name__}{where} while {doing}: {exc}; "
+        "this is a fault of churn monitor, not a verdict"
     )
+
+
+def _write(result: dict[str, Any], out: Path) -> None:
+    """`monitor.md`, its plots and `monitor.json` in `out`."""
+    out.mkdir(parents=True, exist_ok=True)
+    monitor_report.write(result, out)
+    (out / "monitor.json").write_text(json.dumps(result, indent=2) + "\n")
+
+
+def _report(result: dict[str, Any], out: Path) -> dict[str, Any]:
+    """Write the report of `result`; if that fails, cannot judge, and its report.
+
+    Returns the result the report holds (or would, if even that cannot be written).
+    """
+    try:
+        _write(result, out)
+        return result
+    except Exception as exc:  # noqa: BLE001 (a verdict without its report is none)
+        failed = _crashed(exc, f"writing the report to {out}")
+    try:
+        _write(failed, out)  # a cannot-judge report has no plots to render
+    except Exception as exc:  # noqa: BLE001
+        log.debug("writing the cannot-judge report failed too", exc_info=exc)
+    return failed
+
+
+def _positive(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -151,22 +209,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--since", help="only lines from then on: an ISO 8601 time, or 7d, 12h, 30m ago"
     )
-    parser.add_argument("--last", type=int, help="only the last N scored customers")
+    parser.add_argument(
+        "--last", type=_positive, help="only the last N scored customers"
+    )
     parser.add_argument(
         "--min-rows",
-        type=int,
+        type=_positive,
         default=judge.MIN_ROWS,
-        help=f"fewest scored customers to judge (default {judge.MIN_ROWS})",
+        help="fewest scored customers, and of them scored by the package's model "
+        f"version, to judge (at least 1; default {judge.MIN_ROWS})",
     )
     args = parser.parse_args(argv)
     config.setup_logging()
-    result = run(args)
+    # Exit 1 starts a retrain: a crash (Python's exit 1) must never get that far.
+    try:
+        result = run(args)
+    except Exception as exc:  # noqa: BLE001 (anything unforeseen is cannot judge)
+        result = _crashed(exc, "judging the log")
     if args.out.exists() and not args.out.is_dir():
-        log.error("%s is not a folder", args.out)
+        log.error("monitor: cannot judge: %s is not a folder", args.out)
         return EXIT[judge.CANNOT]
-    args.out.mkdir(parents=True, exist_ok=True)
-    monitor_report.write(result, args.out)
-    (args.out / "monitor.json").write_text(json.dumps(result, indent=2) + "\n")
+    result = _report(result, args.out)
     verdict = result["verdict"]
     say = (
         log.info

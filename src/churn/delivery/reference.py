@@ -15,6 +15,8 @@ Written once, when the package is built (`profile.json`), and read by
 from __future__ import annotations
 
 import logging
+import math
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from churn import contract, stats
@@ -91,8 +93,77 @@ def build(
     }
 
 
+def _finite(value: Any) -> bool:
+    # JSON's numbers only: a bool is not one, nor is NaN or an infinity.
+    return type(value) in (int, float) and math.isfinite(value)
+
+
+def _numbers(value: Any) -> bool:
+    return isinstance(value, list) and all(map(_finite, value))
+
+
+#: What each rule asks of a value, and how to tell.
+_RULES: dict[str, tuple[str, Callable[[Any], bool]]] = {
+    "number": ("a finite number", _finite),
+    "positive": ("a finite number above 0", lambda v: _finite(v) and v > 0),
+    "probability": ("a number from 0 to 1", lambda v: _finite(v) and 0 <= v <= 1),
+    "count": ("a whole number of at least 1", lambda v: type(v) is int and v >= 1),
+    "numbers": ("a list of finite numbers", _numbers),
+    "kind": ("'number'", lambda v: v == "number"),
+}
+#: The fields of each part `churn monitor` reads, with their rule.
+_FIELDS: dict[str, dict[str, str]] = {
+    "thresholds": {"psi": "positive", "p_value": "probability"},
+    "performance": {
+        "value": "number",
+        "low": "number",
+        "high": "number",
+        "resamples": "count",
+    },
+    "score": {
+        "kind": "kind",
+        "mean": "number",
+        "edges": "numbers",
+        "counts": "numbers",
+        "values": "numbers",
+        "weights": "numbers",
+    },
+}
+
+
+def _shown(value: Any) -> str:
+    """`value` for a message: a list by its first value that breaks the rule."""
+    if isinstance(value, list):
+        bad = next((i for i, v in enumerate(value) if not _finite(v)), None)
+        if bad is not None:
+            return f"{value[bad]!r} at index {bad}"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _check_part(part: str, found: Any) -> None:
+    """`ValueError` naming the first field of `part` the monitor cannot read."""
+    if not isinstance(found, dict):
+        raise ValueError(
+            f"{FILE}: {part!r} is not an object but {type(found).__name__}"
+        )
+    for key, rule in _FIELDS[part].items():
+        if key not in found:
+            raise ValueError(f"{FILE}: {part!r} lacks {key!r} (it has {sorted(found)})")
+        wanted, ok = _RULES[rule]
+        if not ok(found[key]):
+            raise ValueError(
+                f"{FILE}: {part!r} has {key!r} = {_shown(found[key])}; it must be "
+                f"{wanted}"
+            )
+
+
 def check(document: Any) -> dict[str, Any]:
-    """`document` if it is a reference profile this code reads; else `ValueError`."""
+    """`document` if it is a reference profile this code reads; else `ValueError`.
+
+    Every field `churn monitor` reads is checked here, so that a profile it cannot
+    use is refused in one line instead of failing halfway through a verdict.
+    """
     if not isinstance(document, dict) or document.get("format") != FORMAT:
         raise ValueError(f"{FILE} is not a reference profile of format {FORMAT}")
     missing = sorted(set(contract.feature_names()) - set(document.get("features", {})))
@@ -101,4 +172,5 @@ def check(document: Any) -> dict[str, Any]:
     for key in ("score", "performance", "thresholds"):
         if key not in document:
             raise ValueError(f"{FILE} lacks {key!r}")
+        _check_part(key, document[key])
     return document
