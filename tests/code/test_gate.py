@@ -92,6 +92,9 @@ def test_below_the_floor_fails_before_any_comparison() -> None:
         ({"rows": None}, "`rows`"),
         ({"expectations": True}, "`expectations`"),
         ({"failed": 3}, "`failed`"),
+        ({"failed": False}, "`failed`"),
+        ({"failed": 0.0}, "`failed`"),
+        ({"success": None, "expectations": 0}, "could not be validated"),
     ],
 )
 def test_a_success_that_checked_nothing_cannot_be_judged(change, named) -> None:

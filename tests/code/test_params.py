@@ -139,17 +139,25 @@ def test_entry_point_writes_its_mark_only_when_all_is_valid(
     }
 
 
-def test_a_params_file_that_is_no_yaml_is_named_with_its_line(
-    tmp_path, monkeypatch, caplog
+@pytest.mark.parametrize(
+    ("content", "said"),
+    [
+        (b"seed: 42\nbatches: [\n", 'in "{path}", line 3, column 1'),
+        ("seed: 42\nnote: caf\u00e9\n".encode("latin-1"), "can't decode byte 0xe9"),
+    ],
+    ids=["no-yaml", "not-utf-8"],
+)
+def test_a_params_file_that_cannot_be_read_is_named_in_one_message(
+    tmp_path, monkeypatch, caplog, content: bytes, said: str
 ) -> None:
     mark = tmp_path / "params.json"
     monkeypatch.setattr(params.config, "PARAMS_CHECK", mark)
     broken = tmp_path / "params.yaml"
-    broken.write_text("seed: 42\nbatches: [\n")
+    broken.write_bytes(content)
     load = params.config.load_params
     monkeypatch.setattr(params.config, "load_params", lambda: load(broken))
     assert params.main([]) == 1
     assert not mark.exists()
     assert "params.yaml: cannot read it; fix it, nothing has run" in caplog.text
-    assert f'in "{broken}", line 3, column 1' in caplog.text
+    assert said.format(path=broken) in caplog.text
     assert "Traceback" not in caplog.text

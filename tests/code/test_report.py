@@ -243,6 +243,15 @@ def test_validation_failures_are_tabled() -> None:
     assert "all 68" in sections.validation_section({**summary, "success": True}, None)
 
 
+def test_a_batch_the_suite_could_not_judge_says_so() -> None:
+    summary = {"success": None, "rows": 60, "expectations": 0, "failed": 0}
+    why = "the suite 'churn_batch' holds 0 expectations where ... has 70"
+    result = {"summary": {"failures": [{"column": "(suite)", "why": why}]}}
+    text = sections.validation_section(summary, result)
+    assert text.startswith("⚠️ The data could not be validated;")
+    assert why in text and "❌" not in text and "✅" not in text
+
+
 def test_plot_specs_are_relabelled() -> None:
     spec = {
         "data": {"values": [{"rev": "workspace"}, {"rev": "origin/main"}]},

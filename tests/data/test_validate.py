@@ -371,7 +371,8 @@ def test_type_checks_catch_a_reader_that_drifts(
 def test_the_committed_suite_runs_the_contracts_expectations(
     clean_result: dict,
 ) -> None:
-    assert validate.suite_problem(clean_result) is None
+    ran = [item["expectation_config"] for item in clean_result["results"]]
+    assert validate.suite_problem(ran) is None
 
 
 def _edited_suite(root: Path, edit) -> Path:
@@ -396,12 +397,13 @@ def test_an_emptied_suite_judges_nothing(table: pd.DataFrame, tmp_path: Path) ->
     # With no expectation left, GX reports success for any batch.
     root = _edited_suite(tmp_path, lambda items: [])
     summary = validate.check_table(_bad_rows(table), root)
-    assert not summary["success"]
+    # Neither passed nor failed: the gate cannot judge it.
+    assert summary["success"] is None
     (failure,) = summary["failures"]
     assert failure["column"] == "(suite)"
     count = len(expectations.build())
     assert (
-        f"ran 0 expectations where src/churn/contract.py has {count}"
+        f"holds 0 expectations where src/churn/contract.py has {count}"
         in (failure["why"])
     )
     assert f"{count} missing" in failure["why"]
@@ -418,10 +420,14 @@ def test_a_loosened_bound_is_named(table: pd.DataFrame, tmp_path: Path) -> None:
                 item["kwargs"]["max_value"] = 1000
         return items
 
-    problem = validate.suite_problem(
-        validate.run_suite(_bad_rows(table), _edited_suite(tmp_path, loosen))
-    )
-    assert problem is not None
+    root = _edited_suite(tmp_path, loosen)
+    with pytest.raises(validate.SuiteError) as raised:
+        validate.run_suite(_bad_rows(table), root)
+    problem = str(raised.value)
+    # Refused before running: no stored result, no Data Docs saying it passed.
+    reports = root / "reports" / "validation"
+    assert not list(reports.glob("results/**/*.json"))
+    assert not (reports / "data_docs").exists()
     assert "1 missing, e.g. expect_column_values_to_be_between tenure 0 <= x <= 72" in (
         problem
     )
@@ -455,9 +461,11 @@ def test_validate_stops_a_batch_its_suite_cannot_judge(
     assert validate.validate_source(source, out) == 1
     assert not out.exists()
     assert json.loads(metrics.read_text()) == {
-        "success": False,
+        "success": None,
         "rows": 60,
         "expectations": 0,
-        "failed": 1,
+        "failed": 0,
     }
-    assert f"{source}: batch not judged: the suite 'churn_batch' ran 0" in caplog.text
+    assert f"{source}: batch not judged: the suite 'churn_batch' holds 0" in (
+        caplog.text
+    )

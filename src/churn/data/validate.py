@@ -95,14 +95,17 @@ def _rule_key(spec: dict[str, Any]) -> str:
     return json.dumps([spec["type"], plain(spec["kwargs"])], sort_keys=True)
 
 
-def suite_problem(result: dict[str, Any]) -> str | None:
-    """Why the expectations that ran are not the contract's, or None if they are.
+class SuiteError(ValueError):
+    """The suite in `gx/` is not the one the contract builds: it cannot judge."""
+
+
+def suite_problem(configs: list[dict[str, Any]]) -> str | None:
+    """Why the expectation configurations of a suite are not the contract's, or None.
 
     A suite file edited by hand, emptied or left over from an older contract would
     otherwise pass batches the contract refuses: with no expectation, every batch
     passes.
     """
-    configs = [item["expectation_config"] for item in result["results"]]
     built = expectations.build()
     ran = Counter(map(_rule_key, configs))
     wanted = Counter(map(_rule_key, built))
@@ -118,7 +121,7 @@ def suite_problem(result: dict[str, Any]) -> str | None:
         for spec in [*configs, *built]
     }
     parts = [
-        f"the suite {expectations.SUITE!r} ran {ran.total()} expectations where "
+        f"the suite {expectations.SUITE!r} holds {ran.total()} expectations where "
         f"src/churn/contract.py has {wanted.total()}"
     ]
     for label, keys in (
@@ -131,8 +134,20 @@ def suite_problem(result: dict[str, Any]) -> str | None:
     return ", ".join(parts) + "; regenerate gx/ with `churn expectations`"
 
 
+def _check_suite(suite: Any) -> None:
+    """`SuiteError` unless the GX suite `suite` holds exactly the contract's rules."""
+    problem = suite_problem(
+        [e.configuration.to_json_dict() for e in suite.expectations]
+    )
+    if problem is not None:
+        raise SuiteError(problem)
+
+
 def suite_failure(problem: str, rows: int) -> dict[str, Any]:
-    """A summary, shaped like `summarize`'s, for a batch the suite cannot judge."""
+    """A summary, shaped like `summarize`'s, for a batch the suite cannot judge.
+
+    `success` is null, neither passed nor failed: the gate cannot judge it.
+    """
     failure = {
         "expectation": "suite: the contract's expectations",
         "column": "(suite)",
@@ -143,18 +158,12 @@ def suite_failure(problem: str, rows: int) -> dict[str, Any]:
         "why": problem,
     }
     return {
-        "success": False,
+        "success": None,
         "rows": rows,
         "expectations": 0,
-        "failed": 1,
+        "failed": 0,
         "failures": [failure],
     }
-
-
-def judged(result: dict[str, Any], rows: int) -> dict[str, Any]:
-    """`summarize(result, rows)`, or a failure when the suite was not the contract's."""
-    problem = suite_problem(result)
-    return summarize(result, rows) if problem is None else suite_failure(problem, rows)
 
 
 def ingest_failure(exc: ingest.IngestError) -> dict[str, Any]:
@@ -236,12 +245,16 @@ def run_suite(
 ) -> dict[str, Any]:
     """Run the committed checkpoint over `table`; return the result as JSON.
 
-    Also stores the result and builds the Data Docs site configured in
+    `SuiteError`, before anything runs, when the checkpoint's suite is not the
+    contract's. Also stores the result and builds the Data Docs site configured in
     `gx/great_expectations.yml`: always when an expectation failed, and when all
     passed unless `docs_if_passed` is False. `gx_root` defaults to the project root.
     """
     ctx = _context(gx_root or config.ROOT)
     checkpoint = ctx.checkpoints.get(expectations.CHECKPOINT)
+    # Before anything runs: a wrong suite would store a result and Data Docs.
+    for definition in checkpoint.validation_definitions:
+        _check_suite(definition.suite)
     outcome = checkpoint.run(batch_parameters={"dataframe": table})
     if docs_if_passed or not outcome.success:
         ctx.build_data_docs()
@@ -257,9 +270,13 @@ def check_table(table: pd.DataFrame, gx_root: Path | None = None) -> dict[str, A
     """
     ctx = _context(gx_root or config.ROOT)
     definition = ctx.validation_definitions.get(expectations.SUITE)
+    try:
+        _check_suite(definition.suite)
+    except SuiteError as exc:
+        return suite_failure(str(exc), rows=len(table))
     batch = definition.batch_definition.get_batch(batch_parameters={"dataframe": table})
     result = batch.validate(definition.suite, result_format=expectations.RESULT_FORMAT)
-    return judged(result.to_json_dict(), rows=len(table))
+    return summarize(result.to_json_dict(), rows=len(table))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -321,16 +338,14 @@ def validate_source(source: Path, out: Path | None = None, *, last: bool = True)
         )
         return 1
     log.info("validating %d rows against suite %r", len(table), expectations.SUITE)
-    result = run_suite(table, docs_if_passed=last)
-    problem = suite_problem(result)
-    if problem is None:
-        summary = summarize(result, rows=len(table))
-    else:
-        summary = suite_failure(problem, rows=len(table))
-    _write(summary, result)
-    if problem is not None:
-        log.error("%s: batch not judged: %s", source, problem)
+    try:
+        result = run_suite(table, docs_if_passed=last)
+    except SuiteError as exc:
+        _write(suite_failure(str(exc), rows=len(table)), {"suite_error": str(exc)})
+        log.error("%s: batch not judged: %s", source, exc)
         return 1
+    summary = summarize(result, rows=len(table))
+    _write(summary, result)
     if not summary["success"]:
         log.error(
             "%s: batch rejected, %d of %d expectations failed on %d rows\n"

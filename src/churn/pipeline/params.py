@@ -280,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     config.setup_logging()
     try:
         loaded = config.load_params()
-    except (OSError, yaml.YAMLError) as exc:
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         log.error(
             "%s: cannot read it; fix it, nothing has run and every output is as it "
             "was:\n  %s",

@@ -133,10 +133,9 @@ def _empty_success(validation: dict[str, Any], where: str) -> Verdict | None:
                 f"`{key}` in {where} is {count!r} with `success: true`: "
                 "a validation that checked nothing passes nothing"
             )
-    if validation.get("failed") != 0:
-        return cannot_judge(
-            f"`failed` in {where} is {validation.get('failed')!r} with `success: true`"
-        )
+    failed = validation.get("failed")
+    if isinstance(failed, bool) or not isinstance(failed, int) or failed != 0:
+        return cannot_judge(f"`failed` in {where} is {failed!r} with `success: true`")
     return None
 
 
@@ -156,6 +155,11 @@ def validation_verdict(validation: Any) -> Verdict | None:
     if success is False:
         failed = validation.get("failed", "?")
         return Verdict(False, "validation", f"data validation failed ({failed} failed)")
+    if success is None and "success" in validation:
+        return cannot_judge(
+            f"{where} says the data could not be validated (`success` is null; "
+            f"{config.FILES.validation_result} says why)"
+        )
     return cannot_judge(f"`success` in {where} is {success!r}, not true or false")
 
 

@@ -129,11 +129,17 @@ def validation_section(summary: Any, result: dict[str, Any] | None) -> str:
             f"✅ all {summary.get('expectations')} expectations passed on "
             f"{summary.get('rows')} rows."
         )
+    failures = ((result or {}).get("summary") or {}).get("failures") or []
+    if summary.get("success") is not False:
+        why = "; ".join(f.get("why") or "" for f in failures if f.get("why"))
+        return (
+            "⚠️ The data could not be validated; nothing was trained on this batch."
+            + (f" {why}" if why else "")
+        )
     text = (
         f"❌ {summary.get('failed')} of {summary.get('expectations')} expectations "
         f"failed on {summary.get('rows')} rows; nothing was trained on this batch."
     )
-    failures = ((result or {}).get("summary") or {}).get("failures") or []
     if not failures:
         return text
     lines = ["| expectation | column | unexpected | examples |", "|---|---|---:|---|"]
