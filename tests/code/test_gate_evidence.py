@@ -246,6 +246,7 @@ def test_an_unexpected_error_is_no_verdict(
     code, log = _gate(repo, caplog)
     assert code == 2
     assert "gate CANNOT JUDGE (exit 2): unexpected RuntimeError: disk on fire" in log
+    assert "Traceback" not in log
 
 
 def test_a_forged_metrics_file_cannot_judge(repo: Path, caplog) -> None:

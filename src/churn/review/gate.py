@@ -187,35 +187,38 @@ def main(argv: list[str] | None = None, *, root: Path = config.ROOT) -> int:
         "this checkout's",
     )
     args = parser.parse_args(argv)
-    from churn.review import evidence as ev
-
     config.setup_logging()
     try:
-        if args.recompute:
-            ev.recompute(root)
-        if args.verdict is None:
-            evidence = ev.gather(args.base, root=root, first_model=args.first_model)
-            return report_verdict(judge(evidence, intervals(evidence)), evidence.notes)
-        current = ev.fingerprint(args.base, root=root, first_model=args.first_model)
-        if current["base_commit"] is None:
-            raise ValueError(f"base revision {args.base!r} not found")
-        content = lineage.read_json(args.verdict)
-        if content is None:
-            raise ValueError("there is no such file (run `churn report` first)")
-        verdict, notes = replay(content, current)
+        return _judged(args, root)
     except (lineage.LineageError, ValueError) as exc:
         where = f"{args.verdict}: " if args.verdict is not None else ""
         log.error("gate CANNOT JUDGE (exit 2): %s%s", where, exc)
         return 2
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001
         # Exit 1 means a rule failed; a crash is no verdict, whatever it was.
+        log.debug("the gate failed", exc_info=exc)
         log.error(
-            "gate CANNOT JUDGE (exit 2): unexpected %s: %s",
-            type(exc).__name__,
-            exc,
-            exc_info=True,
+            "gate CANNOT JUDGE (exit 2): unexpected %s: %s", type(exc).__name__, exc
         )
         return 2
+
+
+def _judged(args: argparse.Namespace, root: Path) -> int:
+    """The gate's exit code for parsed `args`: judge afresh, or replay `--verdict`."""
+    from churn.review import evidence as ev
+
+    if args.recompute:
+        ev.recompute(root)
+    if args.verdict is None:
+        evidence = ev.gather(args.base, root=root, first_model=args.first_model)
+        return report_verdict(judge(evidence, intervals(evidence)), evidence.notes)
+    current = ev.fingerprint(args.base, root=root, first_model=args.first_model)
+    if current["base_commit"] is None:
+        raise ValueError(f"base revision {args.base!r} not found")
+    content = lineage.read_json(args.verdict)
+    if content is None:
+        raise ValueError("there is no such file (run `churn report` first)")
+    verdict, notes = replay(content, current)
     log.info("verdict taken from %s (its evidence is this checkout's)", args.verdict)
     return report_verdict(verdict, notes)
 
