@@ -351,3 +351,16 @@ def test_only_the_judged_versions_scores_meet_the_labels(
     )
     assert result["model"]["served"]["1.0.0"] == 300
     _cannot(code, result, "0 served customer(s) have a label")
+
+
+def test_a_params_file_it_cannot_read_is_cannot_judge_not_a_fault(
+    built: Path, learnt: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The bootstrap's seed comes from params.yaml: a broken one names the file.
+    broken = tmp_path / "params.yaml"
+    broken.write_text("seed: [\n")
+    load = monitor.config.load_params
+    monkeypatch.setattr(monitor.config, "load_params", lambda: load(broken))
+    code, result = run(tmp_path, "--log-dir", str(learnt), "--package", str(built))
+    _cannot(code, result, "params.yaml: cannot read it")
+    assert "fault of churn monitor" not in " ".join(result["reasons"])

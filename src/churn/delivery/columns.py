@@ -55,6 +55,12 @@ def rule_of(col: contract.Column) -> Rule:
     return Rule(col.name, types, allowed, col.minimum, maximum, col.nullable)
 
 
+def id_range() -> tuple[int, int]:
+    """The smallest and the largest customer id a request may carry."""
+    rule = rule_of(contract.column(contract.ID))
+    return int(rule.minimum), int(rule.maximum)
+
+
 def _column_ok(rule: Rule, values: tuple[Any, ...]) -> bool:
     types = set(map(type, values))
     if rule.nullable and type(None) in types:

@@ -30,8 +30,8 @@ HEALTHY, RETRAIN, CANNOT = "healthy", "retrain", "cannot judge"
 #: window needs to be judged.
 MIN_ROWS = 200
 CALIBRATION_BINS = 10
-_ID_MIN = int(contract.column(contract.ID).minimum or 0)
-_ID_RULE = f"a whole number from {_ID_MIN} to {columns.INT64_MAX}"
+_ID_MIN, _ID_MAX = columns.id_range()
+_ID_RULE = f"a whole number from {_ID_MIN} to {_ID_MAX}"
 
 
 class CannotJudge(ValueError):
@@ -78,7 +78,7 @@ def _label_id(text: str) -> int | None:
     except decimal.InvalidOperation:
         return None
     # The range first: int() of 1e999999999 would build a billion-digit number.
-    if not value.is_finite() or not _ID_MIN <= value <= columns.INT64_MAX:
+    if not value.is_finite() or not _ID_MIN <= value <= _ID_MAX:
         return None
     return int(value) if value == value.to_integral_value() else None
 

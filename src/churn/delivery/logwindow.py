@@ -40,7 +40,7 @@ VERSION = "version"
 _FEATURES = tuple(contract.feature_names())
 _DURATION = re.compile(r"^(\d+)([dhms])$")
 _UNITS = {"d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
-_ID_MIN = int(contract.column(contract.ID).minimum or 0)
+_ID_MIN, _ID_MAX = columns.id_range()
 # Values no valid id takes (ids start at _ID_MIN, 1): no id given, or a bad one.
 _NO_ID, _BAD_ID = _ID_MIN - 1, _ID_MIN - 2
 
@@ -182,13 +182,13 @@ def _categorical(values: list[Any], allowed: Any) -> pd.Categorical:
 
 def _id(value: Any) -> int:
     """`value` as an id; `_NO_ID` if the request gave none, `_BAD_ID` if it is not
-    one the contract allows (a whole number from 1 to `INT64_MAX`)."""
+    one a request may carry (a whole number from 1 to 2**63 - 1)."""
     if value is None:
         return _NO_ID
     # The request model counts 12.0 as the whole number 12; a bool is not a number.
     if type(value) is float and value.is_integer():
         value = int(value)
-    if type(value) is int and _ID_MIN <= value <= columns.INT64_MAX:
+    if type(value) is int and _ID_MIN <= value <= _ID_MAX:
         return value
     return _BAD_ID
 

@@ -34,6 +34,8 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from churn import config
 
 # The prediction log's readers (`logwindow`, `predlog`: pandas, orjson) are imported
@@ -126,8 +128,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def _seed() -> int:
     """The pipeline's seed, for the bootstrap (0 where there is no params.yaml)."""
-    params = config.load_params() if config.PARAMS_FILE.is_file() else {}
-    return int(params.get("seed", 0))
+    if not config.PARAMS_FILE.is_file():
+        return 0
+    try:
+        params = config.load_params()
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        # A broken params.yaml is this checkout's problem, not a fault of the monitor.
+        raise judge.CannotJudge(
+            f"{config.FILES.params}: cannot read it ({exc})"
+        ) from exc
+    seed = params.get("seed", 0) if isinstance(params, dict) else None
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise judge.CannotJudge(f"{config.FILES.params}: no whole-number seed")
+    return seed
 
 
 def _crashed(exc: Exception, doing: str) -> dict[str, Any]:
