@@ -88,7 +88,7 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> dict:
     return {"tmp": tmp, "repo": repo, "built": built, "venv": venv}
 
 
-def _act(setup: dict, name: str, log_dir: Path) -> dict:
+def _act(setup: dict, name: str, log_dir: Path, repo: Path | None = None) -> dict:
     work = setup["tmp"] / name
     record, fake_bin, artifacts = work / "record", work / "bin", work / "artifacts"
     for folder in (record, fake_bin):
@@ -130,7 +130,7 @@ def _act(setup: dict, name: str, log_dir: Path) -> dict:
     }
     proc = subprocess.run(
         cmd,
-        cwd=setup["repo"],
+        cwd=repo or setup["repo"],
         env=env,
         capture_output=True,
         text=True,
@@ -188,3 +188,19 @@ def test_a_log_it_cannot_judge_fails_the_job_and_starts_nothing(setup: dict) -> 
     result = _result(run)
     assert result["verdict"] == "cannot judge"
     shutil.rmtree(empty)
+
+
+@pytest.mark.slow
+def test_a_monitor_that_crashes_starts_nothing(setup: dict) -> None:
+    # Python exits 1 on an uncaught error, the code of "retrain": the workflow must
+    # also find the verdict in the report before it starts anything.
+    repo = clone(setup["tmp"] / "crashing-repo")
+    broken = repo / "src" / "churn" / "delivery" / "monitor.py"
+    broken.write_text('raise RuntimeError("a broken install")\n')
+    subprocess.run(["git", "commit", "-qam", "Break the monitor"], cwd=repo, check=True)
+    log_dir = write_log(setup["tmp"] / "crash-log", setup["built"], 7)
+    run = _act(setup, "crash", log_dir, repo=repo)
+    assert run["proc"].returncode != 0
+    assert "RuntimeError: a broken install" in run["output"], run["output"][-6000:]
+    assert "churn monitor exited 1 with the verdict 'none'" in run["output"]
+    assert not any(c.startswith("workflow run") for c in run["calls"])
