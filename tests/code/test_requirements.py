@@ -367,7 +367,7 @@ def _stamp(path: Path, text: str, when: int = PAST) -> None:
 def test_a_virtualenv_reached_through_a_link_is_not_cleared(tmp_path: Path) -> None:
     # Its stamp holds the digest of the place it really is, so through the link
     # it looks out of date, and `venv --clear` would empty it.
-    real = tmp_path / "real"
+    real = (tmp_path / "real").resolve()
     real.mkdir()
     (real / "kept").write_text("a package\n")
     link = tmp_path / "link"
