@@ -81,7 +81,7 @@ def learnt(built: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_log(tmp_path_factory.mktemp("m1") / "log", built, 1)
 
 
-# --- 1a: ids the service wrote are read exactly -----------------------------------
+# --- ids the service wrote are read exactly -----------------------------------
 
 
 def test_the_largest_id_is_read_exactly_next_to_a_missing_one(tmp_path: Path) -> None:
@@ -118,7 +118,7 @@ def test_a_service_log_with_the_largest_id_is_judged(
     assert result["log"]["bad_customers"] == 0
 
 
-# --- 1b: labels with an id that is not a whole number ---------------------------
+# --- labels with an id that is not a whole number ---------------------------
 
 
 def test_labels_keep_large_ids_exactly(tmp_path: Path) -> None:
@@ -160,7 +160,7 @@ def test_a_fractional_label_id_is_cannot_judge(
     _cannot(code, result, "labels.csv", "line 3", "'12.5'")
 
 
-# --- 1c: --min-rows ---------------------------------------------------------------
+# --- --min-rows and --last -------------------------------------------------------
 
 
 @pytest.mark.parametrize("option", ["--min-rows", "--last"])
@@ -177,7 +177,7 @@ def test_counts_below_1_are_refused_by_argparse(
     assert not (tmp_path / "out").exists()
 
 
-# --- 1d: a reference profile that lacks what the monitor reads -------------------
+# --- a reference profile that lacks what the monitor reads -------------------
 
 
 def _profile() -> dict:
@@ -242,7 +242,7 @@ def test_a_package_whose_thresholds_lack_keys_is_cannot_judge(
     _cannot(code, result, reference.FILE, "thresholds", "'p_value'")
 
 
-# --- 1e: anything unexpected is cannot judge, never a verdict --------------------
+# --- anything unexpected is cannot judge, never a verdict --------------------
 
 
 @pytest.mark.parametrize(
@@ -292,7 +292,7 @@ def test_a_report_that_cannot_be_rendered_is_cannot_judge(
     _cannot(code, result, "RuntimeError", "no renderer")
 
 
-# --- 2: none of the window was scored by the judged package's version ------------
+# --- none of the window was scored by the judged package's version ------------
 
 
 def test_a_log_of_another_model_version_is_cannot_judge(
