@@ -18,7 +18,7 @@ from sklearn.pipeline import Pipeline
 
 from churn import contract, model_io
 from churn.data import ingest
-from churn.delivery import package, samples, smoke
+from churn.delivery import monitor, package, samples, smoke
 from churn.pipeline import modelcard, prepare, train
 from conftest import ROOT, SOURCE
 
@@ -136,3 +136,13 @@ def write_log(folder: Path, built: Path, month: int, rows: int | None = None) ->
         plog.scored([c[contract.ID] for c in chunk], chunk, score.proba(chunk))
     plog.close()
     return folder
+
+
+def run_monitor(tmp_path: Path, *args: str) -> tuple[int, dict]:
+    """`churn monitor ARGS --out tmp_path/out`: its exit code and `monitor.json`,
+    after checking that it wrote its report."""
+    out = tmp_path / "out"
+    code = monitor.main([*args, "--out", str(out)])
+    result = json.loads((out / "monitor.json").read_text())
+    assert (out / "monitor.md").read_text().startswith("# Monitor: ")
+    return code, result

@@ -2,23 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from churn import contract
-from churn.delivery import judge, monitor, package, traffic
-from delivery_helpers import PARAMS, build_package, write_log
-
-
-def run(tmp_path: Path, *args: str) -> tuple[int, dict]:
-    out = tmp_path / "out"
-    code = monitor.main([*args, "--out", str(out)])
-    result = json.loads((out / "monitor.json").read_text())
-    assert (out / "monitor.md").read_text().startswith("# Monitor: ")
-    return code, result
+from churn.delivery import judge, package, traffic
+from delivery_helpers import PARAMS, build_package, run_monitor, write_log
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +20,9 @@ def drifted(built: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_the_shifted_month_exits_1_and_names_what_drifted(
     built: Path, drifted: Path, tmp_path: Path
 ) -> None:
-    code, result = run(tmp_path, "--log-dir", str(drifted), "--package", str(built))
+    code, result = run_monitor(
+        tmp_path, "--log-dir", str(drifted), "--package", str(built)
+    )
     assert (code, result["verdict"]) == (1, "retrain")
     assert {"contract", "monthly_charges"} <= set(result["drifted_features"])
     assert result["prediction"]["drift"] is True
@@ -40,21 +33,23 @@ def test_a_log_in_an_object_store_is_read_through_fsspec(
     built: Path, drifted: Path, tmp_path: Path
 ) -> None:
     url = drifted.as_uri()  # file://...: the local filesystem of fsspec
-    code, result = run(tmp_path, "--log-dir", url, "--package", str(built))
+    code, result = run_monitor(tmp_path, "--log-dir", url, "--package", str(built))
     assert code == 1 and result["rows"] == len(traffic.month_customers(PARAMS, 7))
-    code, result = run(tmp_path, "--log-dir", url + "-missing", "--package", str(built))
+    code, result = run_monitor(
+        tmp_path, "--log-dir", url + "-missing", "--package", str(built)
+    )
     assert code == 2 and "no predictions-" in result["reasons"][0]
 
 
 def test_a_window_by_count_takes_the_last_customers(
     built: Path, drifted: Path, tmp_path: Path
 ) -> None:
-    code, result = run(
+    code, result = run_monitor(
         tmp_path, "--log-dir", str(drifted), "--package", str(built), "--last", "300"
     )
     assert code == 1 and result["rows"] == 300
     future = "2999-01-01T00:00:00"
-    code, result = run(
+    code, result = run_monitor(
         tmp_path, "--log-dir", str(drifted), "--package", str(built), "--since", future
     )
     assert (code, result["rows"]) == (2, 0)
@@ -92,7 +87,7 @@ def test_what_it_cannot_judge_exits_2_and_says_why(
         extra = ["--labels", str(labels)]
     else:
         extra = ["--labels", str(tmp_path / "missing.csv")]
-    code, result = run(
+    code, result = run_monitor(
         tmp_path, "--log-dir", str(log_dir), "--package", str(pkg), *extra
     )
     assert (code, result["verdict"]) == (2, "cannot judge")

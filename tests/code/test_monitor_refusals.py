@@ -21,17 +21,18 @@ import pytest
 from churn import contract
 from churn.delivery import columns, judge, logwindow, monitor, predlog, reference
 from churn.delivery.samples import request_rows
-from delivery_helpers import bundled, write_log
+from delivery_helpers import bundled, run_monitor, write_log
 
 BIG = columns.INT64_MAX
 
 
-def run(tmp_path: Path, *args: str) -> tuple[int, dict]:
-    out = tmp_path / "out"
-    code = monitor.main([*args, "--out", str(out)])
-    result = json.loads((out / "monitor.json").read_text())
-    assert (out / "monitor.md").read_text().startswith("# Monitor: ")
-    return code, result
+def _judged(
+    tmp_path: Path, log_dir: Path, package: Path, *extra: str
+) -> tuple[int, dict]:
+    """`churn monitor` on the log in `log_dir` with the package `package`."""
+    return run_monitor(
+        tmp_path, "--log-dir", str(log_dir), "--package", str(package), *extra
+    )
 
 
 def _cannot(code: int, result: dict, *words: str) -> None:
@@ -113,7 +114,7 @@ def test_a_service_log_with_the_largest_id_is_judged(
 ) -> None:
     log_dir = Path(shutil.copytree(learnt, tmp_path / "log"))
     _append(log_dir, [BIG, None])
-    code, result = run(tmp_path, "--log-dir", str(log_dir), "--package", str(built))
+    code, result = _judged(tmp_path, log_dir, built)
     assert (code, result["verdict"]) == (0, judge.HEALTHY)
     assert result["log"]["bad_customers"] == 0
 
@@ -148,7 +149,7 @@ def test_a_fractional_label_id_is_cannot_judge(
 ) -> None:
     labels = tmp_path / "labels.csv"
     labels.write_text("customer_id,churn\n1,Yes\n12.5,No\n")
-    code, result = run(
+    code, result = run_monitor(
         tmp_path,
         "--log-dir",
         str(learnt),
@@ -238,7 +239,7 @@ def test_a_package_whose_thresholds_lack_keys_is_cannot_judge(
     profile = json.loads((pkg / reference.FILE).read_text())
     profile["thresholds"] = {"psi": 0.2}
     (pkg / reference.FILE).write_text(json.dumps(profile))
-    code, result = run(tmp_path, "--log-dir", str(learnt), "--package", str(pkg))
+    code, result = _judged(tmp_path, learnt, pkg)
     _cannot(code, result, reference.FILE, "thresholds", "'p_value'")
 
 
@@ -271,7 +272,7 @@ def test_an_unexpected_error_is_cannot_judge_with_a_report(
     labels.write_text("customer_id,churn\n1,Yes\n")
     args = ["--log-dir", str(learnt), "--package", str(built), "--labels", str(labels)]
     with caplog.at_level(logging.INFO):
-        code, result = run(tmp_path, *args)
+        code, result = run_monitor(tmp_path, *args)
     # A ValueError is one of the refusals `run` expects; anything else is named.
     _cannot(code, result, "boom", "" if error is ValueError else error.__name__)
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
@@ -288,7 +289,7 @@ def test_a_report_that_cannot_be_rendered_is_cannot_judge(
         raise RuntimeError("no renderer")
 
     monkeypatch.setattr(plots, "render_png", boom)
-    code, result = run(tmp_path, "--log-dir", str(learnt), "--package", str(built))
+    code, result = _judged(tmp_path, learnt, built)
     _cannot(code, result, "RuntimeError", "no renderer")
 
 
@@ -299,7 +300,7 @@ def test_a_log_of_another_model_version_is_cannot_judge(
     built: Path, learnt: Path, tmp_path: Path
 ) -> None:
     other = _relabel(learnt, tmp_path / "log", "1.4.0")
-    code, result = run(tmp_path, "--log-dir", str(other), "--package", str(built))
+    code, result = _judged(tmp_path, other, built)
     rows = result["model"]["served"]["1.4.0"]
     _cannot(code, result, "model 1.0.0", f"1.4.0 ({rows})", "--package")
     assert "1.0.0 (" not in " ".join(result["reasons"])
@@ -310,20 +311,12 @@ def test_too_few_customers_of_the_judged_version_is_cannot_judge(
 ) -> None:
     # 100 customers to a line: the first line's 100 stay 1.0.0, fewer than 200.
     mixed = _relabel(learnt, tmp_path / "log", "1.4.0", keep=1)
-    code, result = run(tmp_path, "--log-dir", str(mixed), "--package", str(built))
+    code, result = _judged(tmp_path, mixed, built)
     served = result["model"]["served"]
     assert served["1.0.0"] == 100
     _cannot(code, result, "only 100 ", "1.0.0 (100)", f"1.4.0 ({served['1.4.0']})")
     # With the bar at 100 the same window is judged: the traffic is month 1's.
-    code, result = run(
-        tmp_path,
-        "--log-dir",
-        str(mixed),
-        "--package",
-        str(built),
-        "--min-rows",
-        "100",
-    )
+    code, result = _judged(tmp_path, mixed, built, "--min-rows", "100")
     assert (code, result["verdict"]) == (0, judge.HEALTHY)
 
 
@@ -340,15 +333,7 @@ def test_only_the_judged_versions_scores_meet_the_labels(
     pd.DataFrame(
         {contract.ID: theirs, contract.TARGET: churn.loc[theirs].to_numpy()}
     ).to_csv(labels, index=False)
-    code, result = run(
-        tmp_path,
-        "--log-dir",
-        str(mixed),
-        "--package",
-        str(built),
-        "--labels",
-        str(labels),
-    )
+    code, result = _judged(tmp_path, mixed, built, "--labels", str(labels))
     assert result["model"]["served"]["1.0.0"] == 300
     _cannot(code, result, "0 served customer(s) have a label")
 
@@ -361,6 +346,6 @@ def test_a_params_file_it_cannot_read_is_cannot_judge_not_a_fault(
     broken.write_text("seed: [\n")
     load = monitor.config.load_params
     monkeypatch.setattr(monitor.config, "load_params", lambda: load(broken))
-    code, result = run(tmp_path, "--log-dir", str(learnt), "--package", str(built))
+    code, result = _judged(tmp_path, learnt, built)
     _cannot(code, result, "params.yaml: cannot read it")
     assert "fault of churn monitor" not in " ".join(result["reasons"])
