@@ -113,8 +113,13 @@ DIST_DIR = ROOT / FILES.dist
 PLOTS_PAGE = ROOT / FILES.plots_page
 
 
+#: What `load_params` raises for a file it cannot read or parse: missing or
+#: unreadable, not UTF-8, or not YAML.
+PARAMS_READ_ERRORS = (OSError, UnicodeDecodeError, yaml.YAMLError)
+
+
 def load_params(path: Path = PARAMS_FILE) -> dict[str, Any]:
-    """The parsed `params.yaml`."""
+    """The parsed `params.yaml`; one of `PARAMS_READ_ERRORS` if it cannot be read."""
     with path.open(encoding="utf-8") as fh:
         return yaml.safe_load(fh)
 

@@ -34,8 +34,6 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from churn import config
 
 # The prediction log's readers (`logwindow`, `predlog`: pandas, orjson) are imported
@@ -132,7 +130,7 @@ def _seed() -> int:
         return 0
     try:
         params = config.load_params()
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+    except config.PARAMS_READ_ERRORS as exc:
         # A broken params.yaml is this checkout's problem, not a fault of the monitor.
         raise judge.CannotJudge(
             f"{config.FILES.params}: cannot read it ({exc})"

@@ -21,8 +21,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
-
 from churn import config, split, stats
 from churn.data import batches
 from churn.pipeline import train
@@ -280,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     config.setup_logging()
     try:
         loaded = config.load_params()
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+    except config.PARAMS_READ_ERRORS as exc:
         log.error(
             "%s: cannot read it; fix it, nothing has run and every output is as it "
             "was:\n  %s",

@@ -138,7 +138,7 @@ def _workspace(root: Path, problems: list[str]) -> _Side:
     side = _Side()
     try:
         side.params = config.load_params(root / config.FILES.params) or {}
-    except (OSError, yaml.YAMLError) as exc:
+    except config.PARAMS_READ_ERRORS as exc:
         problems.append(
             f"this checkout's {config.FILES.params}: cannot read it ({exc})"
         )
